@@ -1,0 +1,26 @@
+"""Paths of the cache root and the weights directory."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_ENV = "QUALITYLAB_HOME"
+
+
+def home_dir() -> Path:
+    """The cache root: ``$QUALITYLAB_HOME``, or ``~/.cache/qualitylab`` when unset."""
+    configured = os.environ.get(HOME_ENV)
+    if configured:
+        return Path(configured).expanduser()
+    return Path.home() / ".cache" / "qualitylab"
+
+
+def weights_dir() -> Path:
+    """Where local copies of pretrained weights live, one sub-directory per model key."""
+    return home_dir() / "weights"
+
+
+def demo_data_dir() -> Path:
+    """Where ``qualitylab demo`` builds the embedded demo dataset."""
+    return home_dir() / "demo-data"

@@ -1,0 +1,1 @@
+"""Datasets, video decoding and the embedded demo data."""

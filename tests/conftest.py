@@ -1,0 +1,41 @@
+"""Shared fixtures: an isolated cache root, tiny videos, and the shared real dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qualitylab.data.video import write_video
+
+REAL_DATA_DIR = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "t2v-human-5models"
+)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Point QUALITYLAB_HOME at a fresh directory so tests never touch the user's cache."""
+    home = tmp_path_factory.mktemp("qualitylab-home")
+    monkeypatch.setenv("QUALITYLAB_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def real_data_dir() -> Path:
+    """The shared human-rated dataset; the test is skipped when it is absent."""
+    if not (REAL_DATA_DIR / "manifest.csv").is_file():
+        pytest.skip(f"shared real dataset not found at {REAL_DATA_DIR}")
+    return REAL_DATA_DIR
+
+
+def make_video(
+    path: Path, num_frames: int = 6, size: tuple[int, int] = (48, 64), fps: float = 8
+) -> Path:
+    """Write a small video whose frames get brighter one by one."""
+    height, width = size
+    frames = [np.full((height, width, 3), 30 + 30 * i, np.uint8) for i in range(num_frames)]
+    return write_video(path, frames, fps)
