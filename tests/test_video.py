@@ -30,7 +30,6 @@ from qualitylab.data.video import (
 
 HEIGHT, WIDTH = 48, 64
 LEVELS = [20 + 20 * i for i in range(10)]  # one flat grey level per frame
-REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "t2v-human-5models"
 SKIMAGE_GIF = Path(skimage.data.__file__).parent / "no_time_for_that_tiny.gif"
 
 
@@ -477,12 +476,9 @@ def test_corrupt_first_packet_is_a_decode_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.realdata
-def test_decode_real_dataset() -> None:
-    manifest = REAL_DATA / "manifest.csv"
-    if not manifest.is_file():
-        pytest.skip(f"{manifest} not found")
-    with manifest.open(newline="") as file:
-        videos = [REAL_DATA / row["video"] for row in csv.DictReader(file)]
+def test_decode_real_dataset(real_data_dir: Path) -> None:
+    with (real_data_dir / "manifest.csv").open(newline="") as file:
+        videos = [real_data_dir / row["video"] for row in csv.DictReader(file)]
     assert videos
 
     sampling = Sampling(num_frames=8, short_side=64)
