@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column, Table
 
 from qualitylab import __version__
 
@@ -20,6 +30,8 @@ app = typer.Typer(
 )
 datasets_app = typer.Typer(help="Load and check datasets of rated videos.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+features_app = typer.Typer(help="Inspect stored signals and feature tables.", no_args_is_help=True)
+app.add_typer(features_app, name="features")
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -43,11 +55,14 @@ def main(
     """qualitylab: learn to predict how people rate AI-generated videos."""
 
 
-def _progress() -> Progress:
+def _progress(frames_per_second: bool = False) -> Progress:
+    rate = [TextColumn("{task.fields[fps]:.0f} frames/s")] if frames_per_second else []
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        *rate,
+        TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=errors,
         transient=True,
@@ -99,41 +114,65 @@ def doctor() -> None:
     console.print("The core works.")
 
 
+ManifestArg = Annotated[
+    str, typer.Argument(help="CSV/TSV/JSONL/Parquet file, saved HF dataset dir, or hub id.")
+]
+VideoCol = Annotated[str, typer.Option(help="Column holding the video path.")]
+PromptCol = Annotated[str, typer.Option(help="Column holding the prompt.")]
+IdCol = Annotated[
+    str | None,
+    typer.Option(help="Column holding a unique id (default: 'id' or derived from the path)."),
+]
+TargetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        help="Target column(s); repeat or comma-separate (default: every numeric column)."
+    ),
+]
+SplitOpt = Annotated[str | None, typer.Option(help="Split of a Hugging Face dataset.")]
+
+
+def _split_list(values: list[str] | None) -> tuple[str, ...]:
+    return tuple(name.strip() for item in values or () for name in item.split(",") if name.strip())
+
+
+def _load_manifest(
+    manifest: str,
+    video_col: str,
+    prompt_col: str,
+    id_col: str | None,
+    target: list[str] | None,
+    split: str | None,
+):
+    from qualitylab.data.manifest import ColumnMapping, ManifestError, load_manifest
+
+    targets = _split_list(target) or None
+    mapping = ColumnMapping(video=video_col, prompt=prompt_col, id=id_col, targets=targets)
+    try:
+        return load_manifest(manifest, mapping, split=split)
+    except ManifestError as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str, code: int = 1):
+    errors.print(f"[red]error:[/] {escape(message)}", highlight=False)
+    raise typer.Exit(code)
+
+
 @datasets_app.command("validate")
 def datasets_validate(
-    manifest: Annotated[
-        str, typer.Argument(help="CSV/JSONL/Parquet file, saved HF dataset dir, or hub id.")
-    ],
-    video_col: Annotated[str, typer.Option(help="Column holding the video path.")] = "video",
-    prompt_col: Annotated[str, typer.Option(help="Column holding the prompt.")] = "prompt",
-    id_col: Annotated[
-        str | None,
-        typer.Option(help="Column holding a unique id (default: 'id' or derived from the path)."),
-    ] = None,
-    target: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="Target column(s); repeat or comma-separate (default: every numeric column)."
-        ),
-    ] = None,
-    split: Annotated[str | None, typer.Option(help="Split of a Hugging Face dataset.")] = None,
+    manifest: ManifestArg,
+    video_col: VideoCol = "video",
+    prompt_col: PromptCol = "prompt",
+    id_col: IdCol = None,
+    target: TargetOpt = None,
+    split: SplitOpt = None,
     probe: Annotated[bool, typer.Option(help="Open every video to check it decodes.")] = True,
 ) -> None:
     """Load a dataset, print a summary and every problem with its row number; exit 1 on errors."""
-    from qualitylab.data.manifest import (
-        ColumnMapping,
-        ManifestError,
-        load_manifest,
-        validate_manifest,
-    )
+    from qualitylab.data.manifest import validate_manifest
 
-    targets = tuple(name for item in target for name in item.split(",") if name) if target else None
-    mapping = ColumnMapping(video=video_col, prompt=prompt_col, id=id_col, targets=targets)
-    try:
-        loaded = load_manifest(manifest, mapping, split=split)
-    except ManifestError as exc:
-        errors.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+    loaded = _load_manifest(manifest, video_col, prompt_col, id_col, target, split)
     with _progress() as progress:
         task = progress.add_task("checking videos", total=len(loaded))
         report = validate_manifest(
@@ -198,23 +237,295 @@ def _build_demo(out_dir: Path, clips: int, seed: int, overwrite: bool) -> Path:
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
     except (ValueError, FileExistsError) as exc:
-        errors.print(f"[red]error:[/] {exc}")
-        raise typer.Exit(1) from None
+        _fail(str(exc))
 
 
 @app.command()
 def demo(
     out_dir: Annotated[
-        Path | None, typer.Option(help="Where to build the demo data (default: the cache root).")
+        Path | None,
+        typer.Option(help="Where to put the demo data and features (default: the cache root)."),
     ] = None,
 ) -> None:
-    """Run the main job on the embedded demo data: build it, validate it, print the summary."""
-    from qualitylab.config import demo_data_dir
+    """Run the main job on the embedded demo data: build it, validate it, extract the
+    classical features."""
+    from qualitylab.config import demo_dir
     from qualitylab.data.manifest import ColumnMapping, load_manifest, validate_manifest
 
-    manifest = _build_demo(out_dir or demo_data_dir(), 32, 0, False)
-    report = validate_manifest(load_manifest(manifest, ColumnMapping(targets=("synthetic_score",))))
+    root = out_dir or demo_dir()
+    manifest_path = _build_demo(root / "data", 32, 0, False)
+    manifest = load_manifest(manifest_path, ColumnMapping(targets=("synthetic_score",)))
+    report = validate_manifest(manifest)
     _print_validation(report)
     if not report.ok:
         raise typer.Exit(1)
-    console.print(f"demo data: {manifest}  (synthetic_score is synthetic, not a human rating)")
+    console.print(f"demo data: {manifest_path}  (synthetic_score is synthetic, not a human rating)")
+    summary = _extract_with_progress(manifest, DEMO_FEATURES, root / "features")
+    _print_run_summary(summary)
+    if summary.failed or summary.interrupted:
+        raise typer.Exit(130 if summary.interrupted else 1)
+
+
+DEMO_FEATURES = ("ssim", "flow", "technical")
+
+
+def _extract_with_progress(manifest, names, out: Path, workers: int | None = None, **options):
+    """Run an extraction with a progress bar (videos, frames/s, time left)."""
+    from qualitylab.features.run import RunError, extract_features
+
+    with _progress(frames_per_second=True) as progress:
+        task = progress.add_task("extracting", total=None, fps=0.0)
+        started = time.perf_counter()
+        decoded = 0
+
+        def on_result(result) -> None:
+            nonlocal decoded
+            decoded += result.frames
+            rate = decoded / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, advance=1, fps=rate)
+
+        try:
+            return extract_features(
+                manifest,
+                names,
+                out,
+                workers=workers,
+                on_start=lambda total: progress.update(task, total=total),
+                on_result=on_result,
+                **options,
+            )
+        except RunError as exc:
+            _fail(str(exc))
+
+
+@app.command("extract-features")
+def extract_features(
+    manifest: ManifestArg,
+    features: Annotated[
+        list[str],
+        typer.Option(
+            help="Extractors to run; comma-separate or repeat (see `qualitylab features list`)."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Directory of the store and the feature tables.")],
+    video_col: VideoCol = "video",
+    prompt_col: PromptCol = "prompt",
+    id_col: IdCol = None,
+    target: TargetOpt = None,
+    split: SplitOpt = None,
+    fps: Annotated[float | None, typer.Option(help="Sample frames at this rate.")] = None,
+    num_frames: Annotated[
+        int | None, typer.Option(help="Sample this many frames uniformly.")
+    ] = None,
+    max_seconds: Annotated[float | None, typer.Option(help="Use only the first K seconds.")] = None,
+    short_side: Annotated[
+        int | None, typer.Option(help="Resize frames so the shorter side has this many pixels.")
+    ] = None,
+    config: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Extractor setting EXTRACTOR.KEY=VALUE, e.g. technical.dark_threshold=30; repeat."
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (0: one per CPU core).", min=0)
+    ] = 0,
+    allow_failures: Annotated[
+        bool, typer.Option(help="Exit 0 even when some videos failed.")
+    ] = False,
+) -> None:
+    """Extract per-frame signals for every video of MANIFEST and write the feature tables.
+
+    Each video is decoded once for all extractors; what is already stored is reused, so a
+    re-run computes only what is missing and an interrupted run resumes. A bad video is
+    recorded in OUT/failures.parquet and the run goes on.
+    """
+    from qualitylab.data.video import Sampling
+
+    loaded = _load_manifest(manifest, video_col, prompt_col, id_col, target, split)
+    try:
+        sampling = Sampling(
+            fps=fps, num_frames=num_frames, max_seconds=max_seconds, short_side=short_side
+        )
+        overrides = _parse_settings(config)
+    except ValueError as exc:
+        _fail(str(exc))
+    summary = _extract_with_progress(
+        loaded,
+        _split_list(features),
+        out,
+        workers=workers or None,
+        sampling=sampling,
+        overrides=overrides,
+    )
+    _print_run_summary(summary)
+    if summary.interrupted:
+        raise typer.Exit(130)
+    if summary.failed and not allow_failures:
+        raise typer.Exit(1)
+
+
+def _parse_settings(items: list[str] | None) -> dict[str, dict[str, object]]:
+    settings: dict[str, dict[str, object]] = {}
+    for item in items or ():
+        name, dot, rest = item.partition(".")
+        key, equals, raw = rest.partition("=")
+        if not (dot and equals and name and key):
+            raise ValueError(f"--config {item!r}: expected EXTRACTOR.KEY=VALUE")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        settings.setdefault(name, {})[key] = value
+    return settings
+
+
+def _print_run_summary(summary) -> None:
+    results = summary.results
+    rate = summary.frames / summary.seconds if summary.seconds else 0.0
+    console.print(
+        f"{len(results)} videos: {summary.computed} computed, {summary.reused} from the store, "
+        f"{len(summary.failed)} with failures; {summary.frames} frames decoded in "
+        f"{summary.seconds:.1f} s ({rate:.0f} frames/s)"
+    )
+    for result in results:
+        for warning in result.warnings:
+            console.print(f"[yellow]warning:[/] {escape(result.task.id)}: {escape(warning)}")
+    for result in summary.failed:
+        for extractor, error in result.failures.items():
+            where = escape(f"{result.task.id} [{extractor}]")
+            console.print(f"[red]failed:[/] {where}: {escape(error)}")
+    if summary.interrupted:
+        console.print(
+            f"[yellow]interrupted:[/] {len(results)} videos finished and stored; run the same "
+            "command again to resume."
+        )
+        return
+    for set_type, path in summary.tables.items():
+        console.print(f"{set_type}: {path} ({summary.table_rows} rows)")
+    if summary.failed:
+        console.print(f"failures: {summary.out_dir / 'failures.parquet'}")
+
+
+@features_app.command("list")
+def features_list() -> None:
+    """List the extractors: name, kind, version, signals, and the weights they need."""
+    from qualitylab.features.registry import SPECS
+
+    table = Table("extractor", "kind", "version", "signals", "weights", "description")
+    for spec in SPECS:
+        signals = ", ".join(signal.name for signal in spec.signals)
+        table.add_row(
+            spec.name,
+            spec.kind,
+            spec.version,
+            signals,
+            ", ".join(spec.weights) or "none",
+            spec.description,
+        )
+    console.print(table)
+
+
+@features_app.command("ls")
+def features_ls(
+    out: Annotated[Path, typer.Argument(help="An extract-features --out directory.")],
+) -> None:
+    """Summarise a features directory: the last run, the stored signals, failures, tables."""
+    import pandas as pd
+
+    from qualitylab.features.run import FAILURES_FILE, read_index, read_run_record
+    from qualitylab.features.store import FeatureStore
+    from qualitylab.features.tables import TABLE_FILES
+
+    try:
+        run = read_run_record(out)
+        index = read_index(out)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    state = "finished" if run["finished"] else "unfinished (interrupted or running)"
+    console.print(f"[bold]{out}[/]: last run {state}, {run['written']}")
+    console.print(f"manifest: {run['manifest']} ({len(index)} rows)")
+    console.print(f"sampling: {run['sampling']}")
+    console.print(f"extractors: {', '.join(e['name'] for e in run['extractors'])}")
+    groups = Table("extractor", "version", "config hash", "videos stored", title="store")
+    for group in FeatureStore(out).groups():
+        groups.add_row(group.extractor, group.version, group.config_hash, str(group.videos))
+    console.print(groups)
+    failures_path = out / FAILURES_FILE
+    failures = pd.read_parquet(failures_path) if failures_path.is_file() else pd.DataFrame()
+    console.print(f"failures in the last run: {len(failures)}")
+    for set_type, name in TABLE_FILES.items():
+        path = out / name
+        if path.is_file():
+            import pyarrow.parquet as pq
+
+            meta = pq.read_metadata(path)
+            console.print(f"{set_type}: {path} ({meta.num_rows} rows × {meta.num_columns} columns)")
+
+
+@features_app.command("show")
+def features_show(
+    out: Annotated[Path, typer.Argument(help="An extract-features --out directory.")],
+    video_id: Annotated[str, typer.Argument(metavar="ID", help="The video's id in the manifest.")],
+    signal: Annotated[
+        str | None, typer.Option(help="Print every value of this signal (extractor.signal).")
+    ] = None,
+) -> None:
+    """Show the stored signals of one video: length, min, mean, max and the first values."""
+    import numpy as np
+
+    from qualitylab.features.tables import video_signals
+
+    try:
+        row, signals = video_signals(out, video_id)
+    except (FileNotFoundError, KeyError) as exc:
+        _fail(str(exc.args[0]) if exc.args else str(exc))
+    console.print(f"[bold]{escape(video_id)}[/]: {row['video']}")
+    console.print(f"prompt: {row['prompt']}", highlight=False)
+    if signal is not None:
+        if signal not in signals:
+            _fail(f"no stored signal {signal!r} for {video_id!r}; stored: {', '.join(signals)}")
+        values = signals[signal]
+        console.print(f"{signal} ({len(values)} values):")
+        console.print(" ".join(f"{v:.6g}" for v in values), highlight=False)
+        return
+    table = Table(Column("signal", no_wrap=True), "length", "min", "mean", "max", "first values")
+    for name, values in signals.items():
+        if len(values):
+            stats = [f"{np.min(values):.4g}", f"{np.mean(values):.4g}", f"{np.max(values):.4g}"]
+        else:
+            stats = ["-", "-", "-"]
+        head = " ".join(f"{v:.3g}" for v in values[:5])
+        table.add_row(name, str(len(values)), *stats, head)
+    console.print(table)
+
+
+@features_app.command("table")
+def features_table(
+    out: Annotated[Path, typer.Argument(help="An extract-features --out directory.")],
+    set_type: Annotated[
+        str, typer.Option("--set", help="agg (aggregated), nonagg (first 100 values) or combined.")
+    ] = "agg",
+    to: Annotated[
+        Path | None,
+        typer.Option(
+            "--to", help="Output file, .parquet or .csv (default: the table's file in OUT)."
+        ),
+    ] = None,
+) -> None:
+    """Build a feature table from the store: one row per video."""
+    from qualitylab.features.aggregate import SET_TYPES
+    from qualitylab.features.tables import TABLE_FILES, build_table
+
+    if set_type not in SET_TYPES:
+        _fail(f"--set {set_type!r}: choose one of {', '.join(SET_TYPES)}")
+    try:
+        table = build_table(out, set_type)
+    except FileNotFoundError as exc:
+        _fail(str(exc))
+    path = to or out / TABLE_FILES[set_type]
+    if path.suffix.lower() == ".csv":
+        table.to_csv(path, index=False)
+    else:
+        table.to_parquet(path, index=False)
+    console.print(f"{set_type}: {path} ({len(table)} rows × {table.shape[1]} columns)")

@@ -21,6 +21,6 @@ def weights_dir() -> Path:
     return home_dir() / "weights"
 
 
-def demo_data_dir() -> Path:
-    """Where ``qualitylab demo`` builds the embedded demo dataset."""
-    return home_dir() / "demo-data"
+def demo_dir() -> Path:
+    """Where ``qualitylab demo`` puts the demo dataset (``data/``) and its features."""
+    return home_dir() / "demo"

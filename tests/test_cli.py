@@ -11,6 +11,12 @@ from qualitylab.cli import app
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch):
+    """Tables as wide as a real terminal, so that names are not cut short."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
 def invoke(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
 
@@ -32,7 +38,6 @@ def test_every_command_has_help(command):
 def test_doctor_reports_missing_weights_and_exits_zero(tmp_path, monkeypatch):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("COLUMNS", "250")
     result = invoke("doctor")
     assert result.exit_code == 0, result.output
     for expected in ("torch", "torchvision", "cuda", "video encode/decode", "The core works."):
@@ -72,3 +77,96 @@ def test_validate_shared_real_dataset(real_data_dir):
     assert result.exit_code == 0, result.output
     assert "rows: 157" in result.output
     assert "valid: 0 error(s)" in result.output
+
+
+def write_manifest(directory, rows):
+    pd.DataFrame(rows).to_csv(directory / "m.csv", index=False)
+    return str(directory / "m.csv")
+
+
+def test_extract_features_and_inspect(tmp_path):
+    make_video(tmp_path / "a.mp4", num_frames=5)
+    make_video(tmp_path / "b.mp4", num_frames=3)
+    manifest = write_manifest(
+        tmp_path,
+        [
+            {"id": "a", "video": "a.mp4", "prompt": "a ball", "human_score": 4},
+            {"id": "b", "video": "b.mp4", "prompt": "a cat", "human_score": 2},
+        ],
+    )
+    out = tmp_path / "feats"
+    args = ["extract-features", manifest, "--features", "ssim,technical", "--out", str(out)]
+    result = invoke(*args, "--workers", "1", "--config", "technical.dark_threshold=70")
+    assert result.exit_code == 0, result.output
+    assert "2 videos: 2 computed, 0 from the store, 0 with failures" in result.output
+    assert f"agg: {out / 'features.parquet'} (2 rows)" in result.output
+    table = pd.read_parquet(out / "features.parquet")
+    # frame brightness 30, 60, 90, …: below 70 in 2 of 5 and 2 of 3 frames (40 would give 1)
+    assert table["technical.dark.mean"].tolist() == pytest.approx([0.4, 2 / 3])
+    again = invoke(*args, "--workers", "1", "--config", "technical.dark_threshold=70")
+    assert "2 computed" not in again.output and "2 from the store" in again.output
+
+    listing = invoke("features", "ls", str(out))
+    assert listing.exit_code == 0
+    assert re.search(r"technical\s+│\s+1\s+│\s+\w{16}\s+│\s+2", listing.output)
+    assert "(2 rows × " in listing.output
+
+    shown = invoke("features", "show", str(out), "a")
+    assert (
+        shown.exit_code == 0
+        and "ssim.adjacent" in shown.output
+        and "technical.brightness" in shown.output
+    )
+    one = invoke("features", "show", str(out), "b", "--signal", "ssim.adjacent")
+    assert "ssim.adjacent (2 values)" in one.output
+    missing = runner.invoke(app, ["features", "show", str(out), "zzz"])
+    assert missing.exit_code == 1 and "no video with id 'zzz'" in missing.output
+
+    csv = tmp_path / "combined.csv"
+    made = invoke("features", "table", str(out), "--set", "combined", "--to", str(csv))
+    assert made.exit_code == 0 and pd.read_csv(csv).shape == (2, 4 + 115 * 13)
+
+
+def test_extract_features_failures_set_the_exit_code(tmp_path):
+    make_video(tmp_path / "a.mp4")
+    manifest = write_manifest(
+        tmp_path,
+        [
+            {"id": "good", "video": "a.mp4", "prompt": "x"},
+            {"id": "gone", "video": "gone.mp4", "prompt": "y"},
+        ],
+    )
+    args = [
+        "extract-features",
+        manifest,
+        "--features",
+        "ssim",
+        "--out",
+        str(tmp_path / "f"),
+        "--workers",
+        "1",
+    ]
+    failed = runner.invoke(app, args)
+    assert failed.exit_code == 1
+    assert "failed: gone [video]: cannot read video" in failed.output
+    allowed = runner.invoke(app, [*args, "--allow-failures"])
+    assert allowed.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--features", "nope"], "unknown extractor 'nope'"),
+        (["--features", "ssim", "--config", "ssim"], "expected EXTRACTOR.KEY=VALUE"),
+        (["--features", "technical", "--config", "technical.dark_threshold=-1"], "dark_threshold"),
+        (["--features", "ssim", "--fps", "2", "--num-frames", "3"], "mutually exclusive"),
+    ],
+)
+def test_extract_features_rejects_bad_options(tmp_path, extra, message):
+    make_video(tmp_path / "a.mp4")
+    manifest = write_manifest(tmp_path, [{"video": "a.mp4", "prompt": "x"}])
+    result = runner.invoke(
+        app, ["extract-features", manifest, "--out", str(tmp_path / "f"), *extra]
+    )
+    assert result.exit_code == 1
+    assert message in result.output

@@ -23,7 +23,7 @@ import hashlib
 import itertools
 import math
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -476,6 +476,7 @@ def write_video(
     fps: float,
     *,
     quality: int = 23,
+    encoder_options: Mapping[str, str] | None = None,
 ) -> Path:
     """Encode same-sized RGB ``uint8`` frames ``[H, W, 3]``; the path's extension picks the codec.
 
@@ -483,7 +484,8 @@ def write_video(
     default): it is the CRF for H.264/VP9, and for MPEG-4 (avi) it sets a fixed quantiser
     that doubles every 6 steps (23 → 4, clamped to 2–31). GIF uses a fixed 256-colour
     palette and ignores it. Frame sizes must be even for the yuv420p formats (mp4, mov,
-    mkv, webm, avi).
+    mkv, webm, avi). ``encoder_options`` go to the encoder as they are (e.g.
+    ``{"preset": "ultrafast"}`` for H.264).
     """
     path = Path(path)
     try:
@@ -509,6 +511,8 @@ def write_video(
         elif codec == "mpeg4":
             quantiser = min(31, max(2, round(4 * 2 ** ((quality - 23) / 6))))
             stream.codec_context.qmin = stream.codec_context.qmax = quantiser
+        if encoder_options:
+            stream.options = {**stream.options, **encoder_options}
         for array in itertools.chain([first], arrays):
             if _rgb_shape(array, path) != (height, width):
                 raise ValueError(

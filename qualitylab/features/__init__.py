@@ -1,0 +1,1 @@
+"""Per-frame signals, their storage, and the feature tables built from them."""

@@ -1,0 +1,1 @@
+"""Extractors that need no pretrained weights: SSIM, OpenCV optical flow, technical checks."""

@@ -1,0 +1,122 @@
+"""The registry of extractors: every entry by name, created lazily with its config."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from qualitylab.features.base import Extractor, ExtractorSpec, SignalSpec
+
+FLOW_QUANTITIES = ("flow", "magnitude", "angle")
+FLOW_REDUCTIONS = ("sum", "median", "mean", "std", "min", "max")
+
+
+def _flow_signals() -> tuple[SignalSpec, ...]:
+    return tuple(
+        SignalSpec(
+            f"{quantity}_{reduction}", "pair", description=f"{reduction} of {quantity} over pixels"
+        )
+        for quantity in FLOW_QUANTITIES
+        for reduction in FLOW_REDUCTIONS
+    )
+
+
+_CLASSICAL = "qualitylab.features.classical"
+
+SPECS: tuple[ExtractorSpec, ...] = (
+    ExtractorSpec(
+        name="ssim",
+        version="1",
+        kind="pair",
+        signals=(SignalSpec("adjacent", "pair", True, "SSIM of neighbouring frames in grey"),),
+        factory=f"{_CLASSICAL}.ssim:SSIMExtractor",
+        description="structural similarity of neighbouring frames (grey)",
+    ),
+    ExtractorSpec(
+        name="flow",
+        version="1",
+        kind="pair",
+        signals=_flow_signals(),
+        factory=f"{_CLASSICAL}.flow:FlowExtractor",
+        config={"method": "dis"},
+        description="OpenCV DIS optical flow of neighbouring frames (RAFT-shaped signals)",
+    ),
+    ExtractorSpec(
+        name="flow_farneback",
+        version="1",
+        kind="pair",
+        signals=_flow_signals(),
+        factory=f"{_CLASSICAL}.flow:FlowExtractor",
+        config={"method": "farneback"},
+        description="OpenCV Farnebäck optical flow of neighbouring frames (RAFT-shaped signals)",
+    ),
+    ExtractorSpec(
+        name="technical",
+        version="1",
+        kind="pair",
+        signals=(
+            SignalSpec("brightness", "frame", None, "mean luma, 0-255"),
+            SignalSpec("dark", "frame", False, "1 when mean luma is below dark_threshold"),
+            SignalSpec("clipped_share", "frame", False, "share of pixels with luma >= clip_level"),
+            SignalSpec(
+                "overexposed", "frame", False, "1 when clipped_share exceeds overexposed_share"
+            ),
+            SignalSpec("sharpness", "frame", True, "variance of the Laplacian of luma"),
+            SignalSpec("colourfulness", "frame", True, "Hasler-Süsstrunk colourfulness"),
+            SignalSpec("noise", "frame", False, "Immerkær noise sigma estimate of luma"),
+            SignalSpec("blockiness", "frame", False, "8x8 block-edge to interior gradient ratio"),
+            SignalSpec("frame_diff", "pair", None, "mean absolute luma difference of neighbours"),
+            SignalSpec("static", "pair", False, "1 when frame_diff is below static_threshold"),
+            SignalSpec("brightness_change", "pair", None, "absolute change of mean luma"),
+            SignalSpec(
+                "brightness_jump", "pair", False, "1 when brightness_change exceeds jump_threshold"
+            ),
+        ),
+        factory=f"{_CLASSICAL}.technical:TechnicalExtractor",
+        description="technical checks: static, dark, over-exposed frames, brightness jumps, "
+        "sharpness, colourfulness, noise, blockiness",
+    ),
+)
+
+REGISTRY: dict[str, ExtractorSpec] = {spec.name: spec for spec in SPECS}
+
+
+class UnknownExtractorError(KeyError):
+    """An extractor name that is not in the registry."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def get_spec(name: str) -> ExtractorSpec:
+    """The registry entry called ``name``; the error lists the known names."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(REGISTRY)
+        raise UnknownExtractorError(f"unknown extractor {name!r}; known: {known}") from None
+
+
+def extractor_class(spec: ExtractorSpec) -> type[Extractor]:
+    """Import the class behind a registry entry."""
+    module, _, attribute = spec.factory.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def resolve_config(spec: ExtractorSpec, overrides: Mapping[str, Any] | None = None):
+    """The validated config of ``spec`` with ``overrides`` applied; ValueError names the
+    extractor and the bad setting."""
+    cls = extractor_class(spec)
+    try:
+        return cls.Config(**{**spec.config, **(overrides or {})})
+    except ValidationError as exc:
+        raise ValueError(f"invalid settings for extractor {spec.name!r}: {exc}") from None
+
+
+def create(name: str, overrides: Mapping[str, Any] | None = None) -> Extractor:
+    """A ready extractor for the registry entry ``name`` (its models loaded)."""
+    spec = get_spec(name)
+    return extractor_class(spec)(spec, resolve_config(spec, overrides))

@@ -1,0 +1,112 @@
+"""Feature tables built from the store: one row per video, features by set type.
+
+Each table has the columns ``id, video, prompt``, every target of the manifest, then the
+features named ``extractor.signal.aggregation`` (aggregated set, ``agg``),
+``extractor.signal.f000`` … ``f099`` (non-aggregated set, ``nonagg``), or both
+(``combined``). A video enters the tables only when every extractor of the run has a
+stored record for it; the others are listed in ``failures.parquet``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from qualitylab.features.aggregate import SET_TYPES, feature_table
+from qualitylab.features.run import read_index, read_run_record
+from qualitylab.features.store import FeatureStore, record_key
+
+TABLE_FILES = {
+    "agg": "features.parquet",
+    "nonagg": "features_nonagg.parquet",
+    "combined": "features_combined.parquet",
+}
+
+
+def load_signals(out_dir: str | Path) -> tuple[pd.DataFrame, list[dict[str, np.ndarray]]]:
+    """The index rows whose videos have every extractor's record, and their signals
+    keyed ``extractor.signal``, in the run's extractor and signal order."""
+    out_dir = Path(out_dir)
+    run = read_run_record(out_dir)
+    index = read_index(out_dir)
+    store = FeatureStore(out_dir)
+    keep: list[int] = []
+    rows: list[dict[str, np.ndarray]] = []
+    for position, (sha256, prompt) in enumerate(zip(index["sha256"], index["prompt"])):
+        signals = _video_signals(store, run["extractors"], sha256, prompt)
+        if signals is not None:
+            keep.append(position)
+            rows.append(signals)
+    return index.iloc[keep].reset_index(drop=True), rows
+
+
+def video_signals(out_dir: str | Path, video_id: str) -> tuple[pd.Series, dict[str, np.ndarray]]:
+    """One video's index row and every stored signal of the run's extractors for it;
+    KeyError when the id is not in the index."""
+    run = read_run_record(out_dir)
+    index = read_index(out_dir)
+    matches = index[index["id"] == video_id]
+    if matches.empty:
+        raise KeyError(f"no video with id {video_id!r} in {out_dir}")
+    row = matches.iloc[0]
+    signals = _video_signals(
+        FeatureStore(out_dir), run["extractors"], row["sha256"], row["prompt"], partial=True
+    )
+    return row, signals or {}
+
+
+def build_table(out_dir: str | Path, set_type: str = "agg") -> pd.DataFrame:
+    """The feature table of ``set_type`` (agg, nonagg or combined) for a features directory."""
+    index, rows = load_signals(out_dir)
+    return _table(index, rows, set_type)
+
+
+def write_tables(out_dir: str | Path) -> tuple[dict[str, Path], int]:
+    """Write all three tables into ``out_dir``; returns their paths and the row count."""
+    out_dir = Path(out_dir)
+    index, rows = load_signals(out_dir)
+    paths = {}
+    for set_type in SET_TYPES:
+        path = out_dir / TABLE_FILES[set_type]
+        temporary = path.with_name(f".{path.name}.tmp")
+        _table(index, rows, set_type).to_parquet(temporary, index=False)
+        temporary.replace(path)
+        paths[set_type] = path
+    return paths, len(index)
+
+
+def _table(index: pd.DataFrame, rows: list[dict[str, np.ndarray]], set_type: str) -> pd.DataFrame:
+    described = index.drop(columns=["sha256", "warnings"])
+    features = feature_table(rows, set_type)
+    return pd.concat([described, features.reset_index(drop=True)], axis=1)
+
+
+def _video_signals(
+    store: FeatureStore,
+    extractors: list[dict],
+    sha256: str | None,
+    prompt: str,
+    partial: bool = False,
+) -> dict[str, np.ndarray] | None:
+    """The video's signals keyed ``extractor.signal``; None when a record is missing,
+    unless ``partial``, which returns the records there are."""
+    if not isinstance(sha256, str) or not sha256:  # unreadable video: no hash (NaN in pandas)
+        return None
+    signals: dict[str, np.ndarray] = {}
+    for entry in extractors:
+        key = record_key(
+            sha256,
+            entry["name"],
+            entry["version"],
+            entry["config_hash"],
+            prompt if entry["reads_prompt"] else None,
+        )
+        if not store.has(key):
+            if partial:
+                continue
+            return None
+        for name, values in store.get(key).signals.items():
+            signals[f"{entry['name']}.{name}"] = values
+    return signals
