@@ -261,9 +261,7 @@ def demo(
         raise typer.Exit(1)
     console.print(f"demo data: {manifest_path}  (synthetic_score is synthetic, not a human rating)")
     summary = _extract_with_progress(manifest, DEMO_FEATURES, root / "features")
-    _print_run_summary(summary)
-    if summary.failed or summary.interrupted:
-        raise typer.Exit(130 if summary.interrupted else 1)
+    _finish_run(summary)
 
 
 DEMO_FEATURES = ("ssim", "flow", "technical")
@@ -358,11 +356,7 @@ def extract_features(
         sampling=sampling,
         overrides=overrides,
     )
-    _print_run_summary(summary)
-    if summary.interrupted:
-        raise typer.Exit(130)
-    if summary.failed and not allow_failures:
-        raise typer.Exit(1)
+    _finish_run(summary, allow_failures)
 
 
 def _parse_settings(items: list[str] | None) -> dict[str, dict[str, object]]:
@@ -378,6 +372,15 @@ def _parse_settings(items: list[str] | None) -> dict[str, dict[str, object]]:
             value = raw
         settings.setdefault(name, {})[key] = value
     return settings
+
+
+def _finish_run(summary, allow_failures: bool = False) -> None:
+    """Print a run's summary; exit 130 when it was interrupted, 1 on failures unless allowed."""
+    _print_run_summary(summary)
+    if summary.interrupted:
+        raise typer.Exit(130)
+    if summary.failed and not allow_failures:
+        raise typer.Exit(1)
 
 
 def _print_run_summary(summary) -> None:

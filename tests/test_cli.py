@@ -170,3 +170,13 @@ def test_extract_features_rejects_bad_options(tmp_path, extra, message):
     )
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_demo_builds_validates_and_extracts(tmp_path):
+    result = invoke("demo", "--out-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert "synthetic_score │ 32" in result.output
+    assert "32 videos: 32 computed" in result.output
+    table = pd.read_parquet(tmp_path / "features" / "features.parquet")
+    assert len(table) == 32 and "flow.magnitude_mean.mean" in table.columns
+    assert "32 from the store" in invoke("demo", "--out-dir", str(tmp_path)).output

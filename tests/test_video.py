@@ -126,6 +126,14 @@ def test_write_video_keeps_frame_size(tmp_path: Path) -> None:
     assert (probe(path).width, probe(path).height) == (14, 25)
 
 
+def test_write_video_passes_encoder_options(tmp_path: Path) -> None:
+    frames = grey_frames([40, 90, 140])
+    fast = write_video(tmp_path / "fast.mp4", frames, 10, encoder_options={"preset": "ultrafast"})
+    assert decode(fast).num_frames == 3
+    with pytest.raises(ValueError):
+        write_video(tmp_path / "bad.mp4", frames, 10, encoder_options={"preset": "no-such-preset"})
+
+
 def test_write_video_rejects_bad_input(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unsupported extension"):
         write_video(tmp_path / "a.flv", grey_frames([0]), 10)

@@ -153,7 +153,12 @@ def _compute(
     store: FeatureStore,
     result: VideoResult,
 ) -> None:
-    running = {plan.spec.name: _SignalCollector(plan, _loaded_extractor(plan)) for plan in plans}
+    running: dict[str, _SignalCollector] = {}
+    for plan in plans:
+        try:
+            running[plan.spec.name] = _SignalCollector(plan, _loaded_extractor(plan))
+        except Exception as exc:  # e.g. weights that cannot be loaded
+            result.failures[plan.spec.name] = _describe(exc)
     indices: list[int] = []
     timestamps: list[float] = []
     previous: np.ndarray | None = None
@@ -169,6 +174,8 @@ def _compute(
                 except Exception as exc:  # an extractor's bug or bad input must not stop the run
                     result.failures[name] = _describe(exc)
                     del running[name]
+            if not running:
+                return
             previous = frames[-1].copy()
     except Exception as exc:
         message = _describe(exc)
