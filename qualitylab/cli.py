@@ -436,6 +436,7 @@ def features_ls(
     """Summarise a features directory: the last run, the stored signals, failures, tables."""
     import pandas as pd
 
+    from qualitylab.data.video import Sampling
     from qualitylab.features.run import FAILURES_FILE, read_index, read_run_record
     from qualitylab.features.store import FeatureStore
     from qualitylab.features.tables import TABLE_FILES
@@ -448,7 +449,7 @@ def features_ls(
     state = "finished" if run["finished"] else "unfinished (interrupted or running)"
     console.print(f"[bold]{out}[/]: last run {state}, {run['written']}")
     console.print(f"manifest: {run['manifest']} ({len(index)} rows)")
-    console.print(f"sampling: {run['sampling']}")
+    console.print(f"sampling: {Sampling(**run['sampling']).describe()}")
     console.print(f"extractors: {', '.join(e['name'] for e in run['extractors'])}")
     groups = Table("extractor", "version", "config hash", "videos stored", title="store")
     for group in FeatureStore(out).groups():

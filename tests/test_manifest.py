@@ -52,6 +52,12 @@ def test_csv_paths_resolve_relative_to_the_manifest(dataset_dir, monkeypatch, tm
     assert summary.mean == pytest.approx(6.5)
 
 
+def test_csv_with_byte_order_mark(dataset_dir):
+    path = dataset_dir / "excel.csv"
+    path.write_text("video,prompt\nvideos/a.mp4,a red ball\n", encoding="utf-8-sig")
+    assert load_manifest(path).table["prompt"].tolist() == ["a red ball"]
+
+
 def test_derived_ids_are_relative_paths_and_stable(dataset_dir):
     path = write_csv(dataset_dir, rows())
     first = load_manifest(path).table["id"].tolist()
@@ -72,6 +78,8 @@ def test_jsonl_parquet_and_saved_hf_dataset_load_alike(dataset_dir):
         record["score"] = float(record["score"])
     jsonl = dataset_dir / "m.jsonl"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in records))
+    json_array = dataset_dir / "m.json"
+    json_array.write_text(json.dumps(records))
     parquet = dataset_dir / "m.parquet"
     pd.DataFrame(records).to_parquet(parquet)
 
@@ -82,7 +90,7 @@ def test_jsonl_parquet_and_saved_hf_dataset_load_alike(dataset_dir):
     for video in ("a", "b", "c"):
         make_video(hf_dir / "videos" / f"{video}.mp4")
 
-    for source in (jsonl, parquet, hf_dir):
+    for source in (jsonl, json_array, parquet, hf_dir):
         manifest = load_manifest(source)
         assert len(manifest) == 3 and manifest.targets == ("score",), source
         assert validate_manifest(manifest).ok, source

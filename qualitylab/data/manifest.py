@@ -26,6 +26,7 @@ from qualitylab.data.video import SUPPORTED_EXTENSIONS, VideoDecodeError, probe
 TABLE_FORMATS = {
     ".csv": "csv",
     ".tsv": "tsv",
+    ".json": "json",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".parquet": "parquet",
@@ -186,10 +187,14 @@ def _read_table(path: Path) -> pd.DataFrame:
     try:
         if fmt in ("csv", "tsv"):
             return pd.read_csv(
-                path, sep="," if fmt == "csv" else "\t", dtype=str, keep_default_na=False
+                path,
+                sep="," if fmt == "csv" else "\t",
+                dtype=str,
+                keep_default_na=False,
+                encoding="utf-8-sig",  # files saved by spreadsheet programs start with a BOM
             )
-        if fmt == "jsonl":
-            return pd.read_json(path, lines=True, dtype=False)
+        if fmt in ("json", "jsonl"):
+            return pd.read_json(path, lines=fmt == "jsonl", orient="records", dtype=False)
         return pd.read_parquet(path)
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise ManifestError(f"{path}: cannot read as {fmt}: {exc}") from exc

@@ -178,7 +178,7 @@ def _write_run_record(
 ) -> None:
     record = {
         "qualitylab_version": __version__,
-        "manifest": manifest.source,
+        "manifest": _absolute_if_path(manifest.source),
         "mapping": {
             "video": manifest.mapping.video,
             "prompt": manifest.mapping.prompt,
@@ -192,6 +192,11 @@ def _write_run_record(
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_atomically(out_dir / RUN_FILE, json.dumps(record, indent=2) + "\n")
+
+
+def _absolute_if_path(source: str) -> str:
+    path = Path(source).expanduser()
+    return str(path.resolve()) if path.exists() else source
 
 
 def _write_index(out_dir: Path, manifest: Manifest, results: Sequence[VideoResult]) -> None:
