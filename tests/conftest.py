@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from qualitylab.data.video import write_video
@@ -39,3 +40,20 @@ def make_video(
     height, width = size
     frames = [np.full((height, width, 3), 30 + 30 * i, np.uint8) for i in range(num_frames)]
     return write_video(path, frames, fps)
+
+
+def rated_feature_table(rows: int = 80, seed: int = 0) -> pd.DataFrame:
+    """Scores driven by two of four features; four videos per prompt."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, 4))
+    score = 5.5 + 1.5 * x[:, 0] - 1.0 * x[:, 1] + 0.3 * rng.normal(size=rows)
+    table = pd.DataFrame(
+        {
+            "id": [f"v{i:03d}" for i in range(rows)],
+            "prompt": [f"p{i // 4:02d}" for i in range(rows)],
+            "human_score": np.clip(score, 1, 10),
+        }
+    )
+    for j in range(4):
+        table[f"fam.sig{j}.mean"] = x[:, j]
+    return table

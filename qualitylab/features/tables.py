@@ -110,3 +110,21 @@ def _video_signals(
         for name, values in store.get(key).signals.items():
             signals[f"{entry['name']}.{name}"] = values
     return signals
+
+
+def read_feature_table(path: str | Path) -> tuple[pd.DataFrame, list[dict]]:
+    """A feature table from a ``.parquet``/``.csv`` file or an extract-features directory
+    (its combined table, which holds every set type), with the extractors of the run that
+    made it when its ``run.json`` is there (else an empty list)."""
+    path = Path(path)
+    directory = path if path.is_dir() else path.parent
+    if path.is_dir():
+        path = path / TABLE_FILES["combined"]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such feature table")
+    table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    try:
+        extractors = read_run_record(directory)["extractors"]
+    except FileNotFoundError:
+        extractors = []
+    return table, extractors

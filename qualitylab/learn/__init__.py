@@ -1,0 +1,1 @@
+"""Learning predictors of human ratings from feature tables."""
