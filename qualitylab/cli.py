@@ -703,9 +703,14 @@ def grid(
             _fail(str(exc))
     console.print(f"{summary.ran} (task, space) trained, {summary.reused} reused from {out}")
     if summary.skipped:
-        console.print(f"{len(summary.skipped)} spaces skipped (see {out / 'skipped.txt'}):")
-        for name, why in summary.skipped[:10]:
-            console.print(f"  {name}: {why}", highlight=False)
+        from collections import Counter
+
+        console.print(
+            f"{len(summary.skipped)} spaces skipped (each listed in {out / 'skipped.txt'}):"
+        )
+        reasons = Counter(reason for _, why in summary.skipped for reason in why.split("; "))
+        for reason, count in reasons.most_common():
+            console.print(f"  {reason}: {count} spaces", highlight=False)
     for path in summary.tables:
         if path.suffix == ".md":
             console.print(path.read_text(), highlight=False, markup=False)
