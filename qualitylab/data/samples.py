@@ -58,6 +58,7 @@ from scipy.fft import dctn, idctn
 from scipy.ndimage import gaussian_filter
 from skimage.transform import resize
 
+from qualitylab.atomic import write_text
 from qualitylab.data.video import write_video
 
 FRAME_HEIGHT = 192
@@ -481,7 +482,7 @@ def build_demo_dataset(
             return manifest
         if not ours and _has_content(out_dir):
             raise FileExistsError(_occupied_message(out_dir, recorded))
-    _write_text(out_dir / "dataset.json", _dataset_json(identity, complete=False))
+    write_text(out_dir / "dataset.json", _dataset_json(identity, complete=False))
     _remove_dataset_files(out_dir)
     for done, spec in enumerate(specs, start=1):
         video = out_dir / "videos" / f"{spec.id}.mp4"
@@ -490,9 +491,9 @@ def build_demo_dataset(
         os.replace(partial, video)
         if progress is not None:
             progress(done, len(specs))
-    _write_text(manifest, _manifest_csv(specs))
-    _write_text(out_dir / "README.md", _readme(specs, seed))
-    _write_text(out_dir / "dataset.json", _dataset_json(identity, complete=True))
+    write_text(manifest, _manifest_csv(specs))
+    write_text(out_dir / "README.md", _readme(specs, seed))
+    write_text(out_dir / "dataset.json", _dataset_json(identity, complete=True))
     return manifest
 
 
@@ -544,14 +545,6 @@ def _remove_dataset_files(out_dir: Path) -> None:
     if videos.is_dir():
         for video in videos.glob("demo_*.mp4"):
             video.unlink()
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so it is never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(text, encoding="utf-8", newline="")
-    os.replace(partial, path)
 
 
 def _manifest_csv(specs: Sequence[DemoClip]) -> str:

@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from qualitylab import __version__
+from qualitylab.atomic import write_parquet, write_text
 from qualitylab.data.manifest import Manifest
 from qualitylab.data.video import Sampling
 from qualitylab.features.extract import (
@@ -191,7 +192,7 @@ def _write_run_record(
         "written": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(out_dir / RUN_FILE, json.dumps(record, indent=2) + "\n")
+    write_text(out_dir / RUN_FILE, json.dumps(record, indent=2) + "\n")
 
 
 def _absolute_if_path(source: str) -> str:
@@ -210,7 +211,7 @@ def _write_index(out_dir: Path, manifest: Manifest, results: Sequence[VideoResul
     ]
     index["sha256"] = [result.sha256 if result else None for result in matched]
     index["warnings"] = ["; ".join(result.warnings) if result else "" for result in matched]
-    _write_parquet_atomically(index, out_dir / INDEX_FILE)
+    write_parquet(index, out_dir / INDEX_FILE)
 
 
 def _write_failures(out_dir: Path, results: Sequence[VideoResult]) -> None:
@@ -226,16 +227,4 @@ def _write_failures(out_dir: Path, results: Sequence[VideoResult]) -> None:
         for extractor, error in result.failures.items()
     ]
     columns = ["id", "video", "sha256", "extractor", "error"]
-    _write_parquet_atomically(pd.DataFrame(rows, columns=columns), out_dir / FAILURES_FILE)
-
-
-def _write_parquet_atomically(frame: pd.DataFrame, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    frame.to_parquet(temporary, index=False)
-    temporary.replace(path)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    temporary.replace(path)
+    write_parquet(pd.DataFrame(rows, columns=columns), out_dir / FAILURES_FILE)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qualitylab.atomic import write_parquet
 from qualitylab.features.aggregate import SET_TYPES, feature_table
 from qualitylab.features.run import read_index, read_run_record
 from qualitylab.features.store import FeatureStore, record_key
@@ -70,9 +71,7 @@ def write_tables(out_dir: str | Path) -> tuple[dict[str, Path], int]:
     paths = {}
     for set_type in SET_TYPES:
         path = out_dir / TABLE_FILES[set_type]
-        temporary = path.with_name(f".{path.name}.tmp")
-        _table(index, rows, set_type).to_parquet(temporary, index=False)
-        temporary.replace(path)
+        write_parquet(_table(index, rows, set_type), path)
         paths[set_type] = path
     return paths, len(index)
 

@@ -28,6 +28,7 @@ import optuna
 import pandas as pd
 from sqlalchemy import event
 
+from qualitylab.atomic import write_text
 from qualitylab.learn.experiment import GridExperiment, save_experiment
 from qualitylab.learn.grid_tables import write_thesis_tables
 from qualitylab.learn.metrics import PRIMARY, to_json_ready
@@ -151,10 +152,7 @@ def _run_job(
         "metrics": result.metrics,
     }
     path = _result_path(out_dir, task, space)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(to_json_ready(record), allow_nan=False) + "\n")
-    temporary.replace(path)
+    write_text(path, json.dumps(to_json_ready(record), allow_nan=False) + "\n")
 
 
 def _sqlite_storage(path: Path) -> optuna.storages.RDBStorage:
