@@ -1,5 +1,5 @@
 """``python -m qualitylab``: the same command line as ``qualitylab``."""
 
-from qualitylab.cli import app
+from qualitylab.cli import run
 
-app(prog_name="qualitylab")
+run()

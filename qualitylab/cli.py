@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 from typing import Annotated
@@ -32,6 +33,10 @@ datasets_app = typer.Typer(help="Load and check datasets of rated videos.", no_a
 app.add_typer(datasets_app, name="datasets")
 features_app = typer.Typer(help="Inspect stored signals and feature tables.", no_args_is_help=True)
 app.add_typer(features_app, name="features")
+weights_app = typer.Typer(
+    help="List, fetch, import and verify the pretrained weights.", no_args_is_help=True
+)
+app.add_typer(weights_app, name="weights")
 
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
@@ -53,6 +58,17 @@ def main(
     ] = None,
 ) -> None:
     """qualitylab: learn to predict how people rate AI-generated videos."""
+
+
+def run() -> None:
+    """The ``qualitylab`` program: the command line, with SIGTERM handled as Ctrl-C, so
+    that a stopped command still ends its worker processes and keeps what it finished."""
+    signal.signal(signal.SIGTERM, _terminated)
+    app(prog_name="qualitylab")
+
+
+def _terminated(_signum: int, _frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _progress(frames_per_second: bool = False) -> Progress:
@@ -86,26 +102,7 @@ def doctor() -> None:
         table.add_row(check.name, mark, check.detail)
     console.print(table)
 
-    report = weights_report()
-    weights = Table(title="pretrained weights")
-    for column in ("model", "status", "used for", "location"):
-        weights.add_column(column)
-    for found in report:
-        status = "[green]present[/]" if found.present else "[yellow]missing[/]"
-        where = "\n".join(map(str, found.locations))
-        weights.add_row(found.model.key, status, found.model.description, where)
-    console.print(weights)
-    missing = [found for found in report if not found.present]
-    if missing:
-        console.print(
-            "To get the missing weights, run (or put a copy in the model's local directory):"
-        )
-        for found in missing:
-            console.print(f"  {found.model.key}  [dim]({found.model.local_dir()})[/]")
-            for command in found.fetch_commands():
-                console.print(f"    {command}", markup=False, highlight=False)
-            if found.model.note:
-                console.print(f"    note: {found.model.note}", markup=False, highlight=False)
+    _print_weights(weights_report())
 
     broken = [check.name for check in checks if check.required and not check.ok]
     if broken:
@@ -331,6 +328,17 @@ def extract_features(
     allow_failures: Annotated[
         bool, typer.Option(help="Exit 0 even when some videos failed.")
     ] = False,
+    device: Annotated[
+        str | None,
+        typer.Option(help="Learned extractors: auto, cpu, cuda or mps (default auto)."),
+    ] = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(help="Learned extractors: auto (fp16 on CUDA, else fp32), fp32, fp16, bf16."),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Learned extractors: frames per model call (default 16).")
+    ] = None,
 ) -> None:
     """Extract per-frame signals for every video of MANIFEST and write the feature tables.
 
@@ -346,17 +354,32 @@ def extract_features(
             fps=fps, num_frames=num_frames, max_seconds=max_seconds, short_side=short_side
         )
         overrides = _parse_settings(config)
-    except ValueError as exc:
+        names = _split_list(features)
+        _apply_learned_settings(
+            names, overrides, device=device, precision=precision, batch_size=batch_size
+        )
+    except (ValueError, KeyError) as exc:
         _fail(str(exc))
     summary = _extract_with_progress(
         loaded,
-        _split_list(features),
+        names,
         out,
         workers=workers or None,
         sampling=sampling,
         overrides=overrides,
     )
     _finish_run(summary, allow_failures)
+
+
+def _apply_learned_settings(names, overrides, **settings) -> None:
+    """Give every learned extractor among ``names`` the --device/--precision/--batch-size
+    settings that were given, unless --config set them for that extractor."""
+    from qualitylab.features.registry import get_spec
+
+    given = {key: value for key, value in settings.items() if value is not None}
+    for name in names:
+        if given and get_spec(name).weights:
+            overrides[name] = {**given, **overrides.get(name, {})}
 
 
 def _parse_settings(items: list[str] | None) -> dict[str, dict[str, object]]:
@@ -677,7 +700,7 @@ def grid(
 ) -> None:
     """Run the thesis grid: every feature space present × regression and classification.
 
-    Resumable: finished spaces are kept and unfinished Optuna searches continue.
+    Resumable: finished spaces are kept and saved Optuna searches continue.
     """
     from qualitylab.learn.experiment import load_experiment
     from qualitylab.learn.grid import run_grid
@@ -697,10 +720,20 @@ def grid(
         task = progress.add_task("grid", total=None)
         try:
             summary = run_grid(
-                table, loaded, out, on_job=lambda name: progress.update(task, advance=1)
+                table,
+                loaded,
+                out,
+                on_start=lambda jobs: progress.update(task, total=jobs),
+                on_job=lambda name: progress.update(task, advance=1),
             )
         except ValueError as exc:
             _fail(str(exc))
+        except KeyboardInterrupt:
+            errors.print(
+                f"interrupted: the finished spaces are kept in {out}; "
+                "run the same command again to continue"
+            )
+            raise typer.Exit(130) from None
     console.print(f"{summary.ran} (task, space) trained, {summary.reused} reused from {out}")
     if summary.skipped:
         from collections import Counter
@@ -714,3 +747,183 @@ def grid(
     for path in summary.tables:
         if path.suffix == ".md":
             console.print(path.read_text(), highlight=False, markup=False)
+
+
+KeysArg = Annotated[
+    list[str] | None,
+    typer.Argument(metavar="[KEY]...", help="Models by key (see `qualitylab weights list`)."),
+]
+
+
+def _chosen_models(keys: list[str] | None, every: bool) -> list:
+    """The catalogue entries named by ``keys``, or all of them when ``every``."""
+    from qualitylab.weights import CATALOGUE, find_model
+
+    if keys and every:
+        _fail("name models or pass --all, not both")
+    if every:
+        return list(CATALOGUE)
+    if not keys:
+        _fail("name at least one model (see `qualitylab weights list`), or pass --all")
+    try:
+        return [find_model(key) for key in keys]
+    except KeyError as exc:
+        _fail(exc.args[0])
+
+
+def _format_size(size: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
+def _print_weights(report) -> None:
+    """The pretrained-weights table (of `weights list` and `doctor`), then the notes on
+    partial local copies and unpinned revisions, then what fetches each missing model."""
+    from qualitylab.weights import disk_size
+
+    table = Table(
+        Column("model", no_wrap=True),
+        "status",
+        "used for",
+        "where",
+        "size",
+        title="pretrained weights",
+    )
+    for found in report:
+        if found.present:
+            where = "\n".join([found.where, *map(str, found.directories())])
+            status, size = "[green]present[/]", _format_size(disk_size(found))
+        else:
+            where, status, size = "", "[yellow]missing[/]", ""
+        table.add_row(found.model.key, status, found.model.description, escape(where), size)
+    console.print(table)
+    for found in report:
+        if found.local_lacks:
+            console.print(
+                f"{found.model.key}: the local copy {found.model.local_dir()} is incomplete and "
+                f"not used; it lacks {', '.join(found.local_lacks)}",
+                markup=False,
+                highlight=False,
+            )
+        for repo in found.model.unpinned_repos():
+            console.print(
+                f"{found.model.key}: revision not pinned for {repo} (its main branch is used)",
+                markup=False,
+                highlight=False,
+            )
+    missing = [found for found in report if not found.present]
+    if missing:
+        console.print(
+            "To fetch the missing weights, run the first command (or the ones below it), or "
+            "copy the files in with `qualitylab weights import KEY DIR`:",
+            markup=False,
+            highlight=False,
+        )
+    for found in missing:
+        lines = [
+            f"  {found.model.key}  (local copy: {found.model.local_dir()})",
+            f"    {found.download_command}",
+            *(f"    or: {command}" for command in found.fetch_commands()),
+            *([f"    note: {found.model.note}"] if found.model.note else []),
+        ]
+        console.print("\n".join(lines), markup=False, highlight=False)
+
+
+@weights_app.command("list")
+def weights_list() -> None:
+    """List every pretrained model: what it is for, whether it is here, where and its size
+    on disk, and for a missing one the command that fetches it."""
+    from qualitylab.weights import CATALOGUE, availability
+
+    _print_weights([availability(model) for model in CATALOGUE])
+
+
+@weights_app.command("download")
+def weights_download(
+    keys: KeysArg = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Fetch every model of the catalogue.")
+    ] = False,
+) -> None:
+    """Fetch models into the Hugging Face or torch hub cache, at their pinned revisions.
+
+    Models already present are left alone. Exits 1 when a model could not be fetched; the
+    message says why and what to do (e.g. on a machine without internet access).
+    """
+    from qualitylab.weights import download
+
+    models = _chosen_models(keys, every)
+    styles = {"present": "green", "downloaded": "green", "failed": "red", "skipped": "yellow"}
+    not_fetched: list[str] = []
+    hints: dict[str, None] = {}
+    for result in download(models):
+        style = styles[result.status]
+        console.print(
+            f"{result.model.key}: [{style}]{result.status}[/]: {escape(result.message)}",
+            highlight=False,
+        )
+        if result.status in ("failed", "skipped"):
+            not_fetched.append(result.model.key)
+            hints.setdefault(result.hint)
+    if not_fetched:
+        for hint in filter(None, hints):
+            errors.print(hint, markup=False, highlight=False)
+        _fail(f"{len(not_fetched)} of {len(models)} model(s) not fetched: {', '.join(not_fetched)}")
+
+
+@weights_app.command("import")
+def weights_import(
+    key: Annotated[str, typer.Argument(help="The model (see `qualitylab weights list`).")],
+    directory: Annotated[
+        Path,
+        typer.Argument(
+            help="A directory holding the model's files, e.g. its Hugging Face snapshot "
+            "directory copied from another machine."
+        ),
+    ],
+    replace: Annotated[bool, typer.Option(help="Replace an existing local copy.")] = False,
+) -> None:
+    """Copy a model's files from DIRECTORY into its local weights directory, after checking
+    that every file it needs is there and whole."""
+    from qualitylab.weights import WeightsError, availability, disk_size, import_weights
+
+    (model,) = _chosen_models([key], False)
+    try:
+        target = import_weights(model, directory, replace=replace)
+    except WeightsError as exc:
+        if exc.hint:
+            errors.print(exc.hint, markup=False, highlight=False)
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"copying {directory} failed: {exc}")
+    size = _format_size(disk_size(availability(model)))
+    console.print(f"{key}: imported into {target} ({size})", markup=False, highlight=False)
+
+
+@weights_app.command("verify")
+def weights_verify(keys: KeysArg = None) -> None:
+    """Check the files of present models (all, or those named): each there, non-empty, and
+    matching its SHA-256 where one is known. Exits 1 on any problem."""
+    from qualitylab.weights import verify
+
+    models = _chosen_models(keys, not keys)
+    failed: list[str] = []
+    for model in models:
+        with errors.status(f"checking {model.key}"):
+            result = verify(model)
+        problems = list(result.problems)
+        if not result.present and keys:
+            problems.append(f"missing: fetch it with `qualitylab weights download {model.key}`")
+        if problems:
+            failed.append(model.key)
+            console.print(f"{model.key}: [red]{len(problems)} problem(s)[/]")
+            for problem in problems:
+                console.print(f"  {problem}", markup=False, highlight=False)
+        elif result.present:
+            console.print(f"{model.key}: [green]ok[/] ({result.files} files)")
+        else:
+            console.print(f"{model.key}: [yellow]missing[/], not checked")
+    if failed:
+        _fail(f"{len(failed)} model(s) with problems: {', '.join(failed)}")

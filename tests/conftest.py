@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from qualitylab.data.video import write_video
+from qualitylab.features import extract
 
 REAL_DATA_DIR = (
     Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "t2v-human-5models"
@@ -19,9 +20,12 @@ REAL_DATA_DIR = (
 def isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
-    """Point QUALITYLAB_HOME at a fresh directory so tests never touch the user's cache."""
+    """Point QUALITYLAB_HOME at a fresh directory so tests never touch the user's cache, and
+    empty the engine's per-process cache of loaded extractors, so that no test runs the
+    models another test loaded from its own weights."""
     home = tmp_path_factory.mktemp("qualitylab-home")
     monkeypatch.setenv("QUALITYLAB_HOME", str(home))
+    monkeypatch.setattr(extract, "_LOADED", {})
     return home
 
 

@@ -1,4 +1,5 @@
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 from conftest import rated_feature_table
@@ -57,7 +58,10 @@ def test_grid_runs_present_spaces_writes_tables_and_resumes(tmp_path):
     assert list(regression.columns) == ["ONLY", "L", "S", "OF", "L_S", "L_OF", "S_OF", "L_S_OF"]
     assert " ± " in regression.loc["clip_b32", "ONLY"] and regression.loc["clip_b32", "L"] == "–"
     assert (tmp_path / "tables" / "classification_nonagg.md").read_text().startswith("#")
-    assert (tmp_path / "optuna" / "regression" / "clip_b32__agg__ONLY.db").is_file()
+    study = optuna.load_study(
+        study_name="regression:clip_b32/agg/ONLY", storage=f"sqlite:///{tmp_path / 'optuna.db'}"
+    )
+    assert len(study.trials) == 2
     assert (tmp_path / "experiment.yaml").is_file()
 
     again = run_grid(table, small_experiment(), tmp_path)
@@ -128,3 +132,35 @@ def test_train_predict_and_grid_commands(tmp_path):
     )
     assert gridded.exit_code == 0, gridded.output
     assert "Regression" in gridded.output and "clip_b32" in gridded.output
+
+
+def test_an_interrupted_search_keeps_its_trials_and_continues(tmp_path, monkeypatch):
+    from qualitylab.learn import tune as tuning
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), rng.normal(size=30)
+    split = (np.arange(24), np.arange(24, 30))
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    scored = tuning.holdout_score
+    calls = []
+
+    def interrupted_on_the_third(*args):
+        calls.append(args)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return scored(*args)
+
+    monkeypatch.setattr(tuning, "holdout_score", interrupted_on_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        tuning.tune("regression", X, y, split, trials=5, seed=0, storage=storage, study_name="s")
+    assert len(optuna.load_study(study_name="s", storage=storage).trials) == 2
+
+    monkeypatch.setattr(tuning, "holdout_score", scored)
+    resumed = tuning.tune(
+        "regression", X, y, split, trials=5, seed=0, storage=storage, study_name="s"
+    )
+    assert len(resumed.trials) == 5
+    assert [t.params for t in resumed.trials[:2]] == [
+        t.params for t in optuna.load_study(study_name="s", storage=storage).trials[:2]
+    ]
+    assert len(optuna.load_study(study_name="s", storage=storage).trials) == 5

@@ -48,6 +48,26 @@ def test_training_learns_and_is_deterministic():
     assert first.model is not None and len(first.oof) == 80
 
 
+@pytest.mark.parametrize("task", ["regression", "classification"])
+def test_a_forest_grown_in_steps_scores_as_one_fitted_at_once(task):
+    from sklearn.metrics import accuracy_score, mean_absolute_error
+
+    from qualitylab.learn.tune import holdout_score, make_model
+
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(60, 6)), rng.normal(size=60)
+    if task == "classification":
+        y = (y > 0).astype(int)
+    split = (np.arange(45), np.arange(45, 60))
+    params = {"n_estimators": 90, "max_depth": 6, "min_samples_leaf": 2, "max_features": "sqrt"}
+    heard = []
+    grown = holdout_score(task, params, X, y, split, 0, lambda score, trees: heard.append(trees))
+    once = make_model(task, params, 0).fit(X[:45], y[:45]).predict(X[45:])
+    metric = accuracy_score if task == "classification" else mean_absolute_error
+    assert grown == metric(y[45:], once)
+    assert heard == [10, 20, 40, 80]
+
+
 def test_classification_threshold_semantics():
     table = synthetic_table()
     table.loc[:9, "human_score"] = 5.5  # exactly at the threshold counts as positive

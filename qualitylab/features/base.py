@@ -61,9 +61,19 @@ class ExtractorSpec:
 
 
 class ExtractorConfig(BaseModel):
-    """Base of every extractor's settings: validated, immutable, unknown keys rejected."""
+    """Base of every extractor's settings: validated, immutable, unknown keys rejected.
+
+    ``EXECUTION_FIELDS`` are settings that change how the signals are computed but not
+    their values (e.g. device, batch size); they are left out of :func:`config_hash`.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    EXECUTION_FIELDS: ClassVar[frozenset[str]] = frozenset()
+
+    def resolved(self) -> ExtractorConfig:
+        """This config with automatic choices made for this machine (see the learned
+        extractors' device and precision); ValueError when a setting cannot run here."""
+        return self
 
 
 @dataclass(frozen=True)
@@ -107,8 +117,9 @@ class Extractor(ABC):
 
 def config_hash(config: ExtractorConfig, sampling: Mapping[str, Any]) -> str:
     """A short stable hash of an extractor's config together with the frame sampling."""
+    settings = config.model_dump(mode="json", exclude=set(config.EXECUTION_FIELDS))
     payload = json.dumps(
-        {"config": config.model_dump(mode="json"), "sampling": dict(sampling)},
+        {"config": settings, "sampling": dict(sampling)},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -9,14 +9,12 @@ run goes on. Work is spread over worker processes; each loads its extractors onc
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 import time
 import traceback
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -28,6 +26,7 @@ from qualitylab.data.video import Sampling, iter_frames, sha256_file
 from qualitylab.features.base import Chunk, Extractor, ExtractorConfig, ExtractorSpec, config_hash
 from qualitylab.features.registry import extractor_class, get_spec, resolve_config
 from qualitylab.features.store import FeatureStore, SignalRecord, StoreKey, record_key
+from qualitylab.workers import worker_pool
 
 # A chunk holds about this many bytes of decoded frames (at least one frame, at most 32).
 _CHUNK_BYTES = 64 * 2**20
@@ -76,8 +75,9 @@ def plan_extractors(
 ) -> list[ExtractorPlan]:
     """Resolve extractor names and per-extractor setting overrides into plans.
 
-    Raises UnknownExtractorError for an unknown name and ValueError for a bad setting or
-    an override naming an extractor that is not requested.
+    Automatic settings (device, precision) are resolved for this machine. Raises
+    UnknownExtractorError for an unknown name and ValueError for a bad setting, a device
+    that is not available, or an override naming an extractor that is not requested.
     """
     overrides = dict(overrides or {})
     stray = sorted(set(overrides) - set(names))
@@ -88,7 +88,7 @@ def plan_extractors(
     plans = []
     for name in dict.fromkeys(names):
         spec = get_spec(name)
-        config = resolve_config(spec, overrides.get(name))
+        config = resolve_config(spec, overrides.get(name)).resolved()
         plans.append(ExtractorPlan(spec, config, config_hash(config, sampling.to_dict())))
     return plans
 
@@ -275,13 +275,7 @@ def run_tasks(
         yield from map(work, tasks)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
-    executor = ProcessPoolExecutor(
-        workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_init_worker,
-        initargs=(threads,),
-    )
-    try:
+    with worker_pool(workers, _init_worker, (threads,)) as executor:
         # Largest files first, so that no long video starts last while the others idle.
         ordered = sorted(tasks, key=_file_size, reverse=True)
         futures = {executor.submit(work, task): task for task in ordered}
@@ -291,12 +285,6 @@ def run_tasks(
             except Exception as exc:  # the worker process died (memory, native crash)
                 failure = f"worker process failed: {_describe(exc)}"
                 yield VideoResult(futures[future], failures={VIDEO_STAGE: failure})
-    except BaseException:
-        for child in multiprocessing.active_children():
-            child.terminate()
-        executor.shutdown(wait=False, cancel_futures=True)
-        raise
-    executor.shutdown()
 
 
 def _file_size(task: VideoTask) -> int:
@@ -307,8 +295,7 @@ def _file_size(task: VideoTask) -> int:
 
 
 def _init_worker(threads: int) -> None:
-    """Leave Ctrl-C to the parent (which stops the workers) and share the cores fairly."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Share the cores fairly between the workers."""
     # Read by torch when an extractor first imports it; importing it here would slow the
     # start of runs that need no torch.
     os.environ["OMP_NUM_THREADS"] = str(threads)
@@ -317,8 +304,12 @@ def _init_worker(threads: int) -> None:
     cv2.setNumThreads(threads)
 
 
-def default_workers(tasks: int) -> int:
-    """Worker processes used when none is asked for: one per core, at most one per task."""
+def default_workers(tasks: int, plans: Sequence[ExtractorPlan] = ()) -> int:
+    """Worker processes used when none is asked for: one per core, at most one per task;
+    a single process when a learned extractor runs, since every worker would load its
+    models (and on a GPU the model's batches already use the device fully)."""
+    if any(plan.spec.weights for plan in plans):
+        return 1
     return max(1, min(os.cpu_count() or 1, tasks))
 
 

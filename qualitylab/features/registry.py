@@ -81,7 +81,63 @@ SPECS: tuple[ExtractorSpec, ...] = (
     ),
 )
 
-REGISTRY: dict[str, ExtractorSpec] = {spec.name: spec for spec in SPECS}
+_LEARNED = "qualitylab.features.learned"
+
+
+def _text_frame(name: str, factory: str, description: str) -> ExtractorSpec:
+    return ExtractorSpec(
+        name=name,
+        version="1",
+        kind="prompt_frame",
+        signals=(SignalSpec("prompt_sim", "frame", True, "cosine similarity of prompt and frame"),),
+        factory=f"{_LEARNED}.text_frame:{factory}",
+        config={"model": name},
+        weights=(name,),
+        description=description,
+    )
+
+
+LEARNED_SPECS: tuple[ExtractorSpec, ...] = (
+    _text_frame("clip_b32", "TransformersSimilarity", "CLIP ViT-B/32 prompt-frame similarity"),
+    _text_frame("clip_l14", "TransformersSimilarity", "CLIP ViT-L/14 prompt-frame similarity"),
+    _text_frame(
+        "siglip_so400m", "TransformersSimilarity", "SigLIP so400m/14-384 prompt-frame similarity"
+    ),
+    _text_frame("siglip_l16", "TransformersSimilarity", "SigLIP L/16-384 prompt-frame similarity"),
+    _text_frame("jina_clip_v2", "JinaSimilarity", "Jina-CLIP v2 prompt-frame similarity"),
+    _text_frame("hps_v2", "HPSv2Similarity", "HPS v2 (open_clip ViT-H/14) prompt-frame similarity"),
+    ExtractorSpec(
+        name="imagereward",
+        version="1",
+        kind="prompt_frame",
+        signals=(
+            SignalSpec("reward", "frame", True, "ImageReward v1.0 reward of (prompt, frame)"),
+        ),
+        factory=f"{_LEARNED}.imagereward:ImageRewardExtractor",
+        weights=("imagereward",),
+        description="ImageReward v1.0 human-preference reward of each frame for the prompt",
+    ),
+    ExtractorSpec(
+        name="lpips",
+        version="1",
+        kind="pair",
+        signals=(SignalSpec("adjacent", "pair", False, "LPIPS (AlexNet) of neighbouring frames"),),
+        factory=f"{_LEARNED}.lpips:LPIPSExtractor",
+        weights=("lpips_alex",),
+        description="LPIPS perceptual distance (AlexNet) of neighbouring frames",
+    ),
+    ExtractorSpec(
+        name="raft",
+        version="1",
+        kind="pair",
+        signals=_flow_signals(),
+        factory=f"{_LEARNED}.raft:RAFTExtractor",
+        weights=("raft_large",),
+        description="RAFT large optical flow of neighbouring frames (torchvision), 18 signals",
+    ),
+)
+
+REGISTRY: dict[str, ExtractorSpec] = {spec.name: spec for spec in SPECS + LEARNED_SPECS}
 
 
 class UnknownExtractorError(KeyError):

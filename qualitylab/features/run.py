@@ -38,6 +38,7 @@ from qualitylab.features.extract import (
     run_tasks,
     tasks_for,
 )
+from qualitylab.features.learned.runtime import MissingWeightsError, require_weights
 from qualitylab.features.store import FeatureStore
 
 RUN_FILE = "run.json"
@@ -46,7 +47,8 @@ FAILURES_FILE = "failures.parquet"
 
 
 class RunError(Exception):
-    """A run that cannot start: bad ids in the manifest, an unknown extractor, a bad setting."""
+    """A run that cannot start: bad ids in the manifest, an unknown extractor, a bad setting,
+    missing pretrained weights."""
 
 
 @dataclass
@@ -106,7 +108,8 @@ def extract_features(
     _check_ids(manifest)
     try:
         plans = plan_extractors(features, sampling, overrides)
-    except (KeyError, ValueError) as exc:
+        require_weights({plan.spec.name: plan.spec.weights for plan in plans})
+    except (KeyError, ValueError, MissingWeightsError) as exc:
         raise RunError(str(exc)) from None
     store = FeatureStore(out_dir)
     store.remove_temporary_files()
@@ -119,7 +122,7 @@ def extract_features(
         on_start(len(tasks))
     try:
         for result in run_tasks(
-            tasks, plans, sampling, out_dir, workers or default_workers(len(tasks))
+            tasks, plans, sampling, out_dir, workers or default_workers(len(tasks), plans)
         ):
             summary.results.append(result)
             if on_result is not None:

@@ -3,8 +3,9 @@
 ``DIR/`` after ``qualitylab grid``:
 
 - ``experiment.yaml``: the resolved experiment (with the command line's overrides);
-- ``optuna/<task>/<space>.db``: the Optuna study of each (task, space) in SQLite, so a
-  re-run resumes an unfinished search;
+- ``optuna.db``: the Optuna study of each (task, space) in SQLite, named
+  ``<task>:<space>``, written when its search ends or is interrupted in this process (a
+  worker stopped with the grid loses the trials of its unfinished space);
 - ``results/<task>/<space>.json``: each finished (task, space) with its CV metrics; a
   re-run skips these;
 - ``results.csv``: one row per (task, space, metric) with mean, std, out-of-fold value and
@@ -16,11 +17,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
-import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from qualitylab.learn.grid_tables import write_thesis_tables
 from qualitylab.learn.metrics import PRIMARY, to_json_ready
 from qualitylab.learn.spaces import FeatureSpace, thesis_spaces
 from qualitylab.learn.train import TrainConfig, train
+from qualitylab.workers import worker_pool
 
 
 @dataclass
@@ -51,10 +53,12 @@ def run_grid(
     experiment: GridExperiment,
     out_dir: str | Path,
     *,
+    on_start: Callable[[int], None] | None = None,
     on_job: Callable[[str], None] | None = None,
 ) -> GridSummary:
     """Run every (task, space) of ``experiment`` that has no result yet in ``out_dir``, then
-    write results.csv and the thesis tables."""
+    write results.csv and the thesis tables. ``on_start(jobs to run)`` and
+    ``on_job("task:space")`` report progress."""
     _check_target(table, experiment)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,7 +76,13 @@ def run_grid(
     pending = [
         (task, space) for task, space in jobs if not _result_path(out_dir, task, space).is_file()
     ]
+    # The widest spaces first, so that no worker is left with a long job at the end.
+    pending.sort(key=lambda job: len(job[1].columns), reverse=True)
     summary.reused = len(jobs) - len(pending)
+    if on_start is not None:
+        on_start(len(pending))
+    # The database and its tables are made here, so that workers do not race to make them.
+    _sqlite_storage(out_dir / "optuna.db")
     _run_jobs(table, experiment, out_dir, pending, on_job)
     summary.ran = len(pending)
     results = _collect(out_dir, jobs)
@@ -105,9 +115,7 @@ def _run_jobs(table, experiment, out_dir, pending, on_job) -> None:
             if on_job is not None:
                 on_job(f"{task}:{space.name}")
         return
-    with ProcessPoolExecutor(
-        min(workers, len(pending)), mp_context=multiprocessing.get_context("spawn")
-    ) as executor:
+    with worker_pool(min(workers, len(pending))) as executor:
         futures = {
             executor.submit(
                 _run_job, table, experiment, out_dir, task, space
@@ -137,7 +145,7 @@ def _run_job(
         table,
         list(space.columns),
         config,
-        storage=_sqlite_storage(_study_path(out_dir, task, space)),
+        storage=_sqlite_storage(out_dir / "optuna.db"),
         study_name=f"{task}:{space.name}",
         fit_final=False,
     )
@@ -155,10 +163,12 @@ def _run_job(
     write_text(path, json.dumps(to_json_ready(record), allow_nan=False) + "\n")
 
 
+@functools.cache
 def _sqlite_storage(path: Path) -> optuna.storages.RDBStorage:
-    """Optuna's storage in an SQLite file of one study, with write-ahead logging and no
-    disk flush per trial. One file per study: workers sharing one file wait on each
-    other's write locks (measured: the grid ran at half speed)."""
+    """Optuna's storage in one SQLite file, opened once per process, with write-ahead
+    logging and no disk flush per transaction. Each study is written once, when its search
+    ends (see :func:`qualitylab.learn.tune.tune`), so the grid's workers rarely wait on
+    each other's write locks."""
     path.parent.mkdir(parents=True, exist_ok=True)
     storage = optuna.storages.RDBStorage(f"sqlite:///{path}")
 
@@ -175,10 +185,6 @@ def _sqlite_storage(path: Path) -> optuna.storages.RDBStorage:
 
 def _result_path(out_dir: Path, task: str, space: FeatureSpace) -> Path:
     return out_dir / "results" / task / f"{space.name.replace('/', '__')}.json"
-
-
-def _study_path(out_dir: Path, task: str, space: FeatureSpace) -> Path:
-    return out_dir / "optuna" / task / f"{space.name.replace('/', '__')}.db"
 
 
 def _collect(out_dir: Path, jobs) -> pd.DataFrame:

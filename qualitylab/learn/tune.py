@@ -4,14 +4,23 @@ The model is a pipeline of a median imputer and a Random Forest. NaN policy: a f
 that is NaN in every training row is dropped before training (and listed); any other NaN
 is replaced by that feature's median over the rows the model is fitted on, so evaluation
 folds never see statistics of their own rows.
+
+Pruning: a trial's forest is grown in steps (10, 20, 40, 80 trees, then its full size)
+with scikit-learn's ``warm_start``, which gives exactly the forest a single fit would (each
+tree draws the same seed), and the hold-out score after each step is reported to Optuna.
+Its ``PercentilePruner`` stops a trial whose score at a step is outside the best third of
+the earlier trials' scores at that step (after 5 trials). Pruned trials count towards the
+trial budget, as in Optuna; the best parameters come from the completed ones.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import optuna
+import sklearn
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.impute import SimpleImputer
 from sklearn.metrics import accuracy_score, mean_absolute_error
@@ -47,17 +56,49 @@ def make_model(task: str, params: dict[str, Any], seed: int) -> Pipeline:
     )
 
 
+GROWTH_STEPS = (10, 20, 40, 80)
+PRUNE_AFTER_TRIALS = 5
+# A trial goes on only while its score is among the best third of the earlier trials'.
+PRUNE_PERCENTILE = 100 / 3
+
+
 def holdout_score(
-    task: str, params: dict[str, Any], X: np.ndarray, y: np.ndarray, split, seed: int
+    task: str,
+    params: dict[str, Any],
+    X: np.ndarray,
+    y: np.ndarray,
+    split,
+    seed: int,
+    report: Callable[[float, int], None] | None = None,
 ) -> float:
     """MAE (regression) or accuracy (classification) of a model fitted on the split's
-    training rows and scored on its test rows."""
+    training rows and scored on its test rows.
+
+    The forest is grown through ``GROWTH_STEPS``; ``report(score, trees)`` hears the score
+    at each step below the full size (and may raise to stop).
+    """
     train, test = split
-    model = make_model(task, params, seed).fit(X[train], y[train])
-    predicted = model.predict(X[test])
-    if task == "classification":
-        return float(accuracy_score(y[test], predicted))
-    return float(mean_absolute_error(y[test], predicted))
+    model = make_model(task, params, seed)
+    # The pipeline's steps, run by hand so that the imputer is fitted once, not per step
+    # (in float32, which the forest computes in anyway).
+    imputer, forest = model.named_steps["impute"], model.named_steps["forest"]
+    fitted_rows = imputer.fit_transform(X[train]).astype(np.float32)
+    scored_rows = imputer.transform(X[test]).astype(np.float32)
+    forest.set_params(warm_start=True)
+    trees = params["n_estimators"]
+    for size in [step for step in GROWTH_STEPS if step < trees] + [trees]:
+        # The settings come from the search space, so scikit-learn's check of them on
+        # every fit is skipped.
+        with sklearn.config_context(skip_parameter_validation=True):
+            forest.set_params(n_estimators=size).fit(fitted_rows, y[train])
+            predicted = forest.predict(scored_rows)
+        if task == "classification":
+            score = float(accuracy_score(y[test], predicted))
+        else:
+            score = float(mean_absolute_error(y[test], predicted))
+        if report is not None and size < trees:
+            report(score, size)
+    return score
 
 
 def tune(
@@ -71,23 +112,66 @@ def tune(
     storage: str | optuna.storages.BaseStorage | None = None,
     study_name: str = "qualitylab",
 ) -> optuna.Study:
-    """Run Optuna's TPE search until the study holds ``trials`` finished trials.
+    """Run Optuna's TPE search until the study holds ``trials`` finished (completed or
+    pruned) trials.
 
     With ``storage`` (an Optuna storage or URL such as ``sqlite:///DIR/optuna.db``) the
-    study persists and a re-run continues it instead of starting over.
+    study persists and a re-run continues it instead of starting over. The search itself
+    runs in memory and its finished trials are written to ``storage`` when it ends, also
+    when it is interrupted: a database round trip per trial would cost more than fitting
+    a small forest (measured with SQLite: about 30 ms per trial).
     """
+    direction = "maximize" if task == "classification" else "minimize"
     study = optuna.create_study(
-        study_name=study_name,
-        storage=storage,
-        load_if_exists=True,
-        direction="maximize" if task == "classification" else "minimize",
+        direction=direction,
         sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.PercentilePruner(
+            PRUNE_PERCENTILE, n_startup_trials=PRUNE_AFTER_TRIALS
+        ),
     )
-    finished = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
-    remaining = trials - finished
-    if remaining > 0:
+    saved = _saved_trials(storage, study_name)
+    study.add_trials(saved)
+    remaining = trials - len(saved)
+    if remaining <= 0:
+        return study
+    try:
         study.optimize(
-            lambda trial: holdout_score(task, suggest_params(trial), X, y, split, seed),
+            lambda trial: holdout_score(
+                task, suggest_params(trial), X, y, split, seed, _pruning_report(trial)
+            ),
             n_trials=remaining,
         )
+    finally:
+        if storage is not None:
+            persisted = optuna.create_study(
+                study_name=study_name, storage=storage, load_if_exists=True, direction=direction
+            )
+            persisted.add_trials(_finished(study.trials)[len(saved) :])
     return study
+
+
+def _pruning_report(trial: optuna.Trial) -> Callable[[float, int], None]:
+    def report(score: float, trees: int) -> None:
+        trial.report(score, trees)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+
+    return report
+
+
+def _saved_trials(
+    storage: str | optuna.storages.BaseStorage | None, study_name: str
+) -> list[optuna.trial.FrozenTrial]:
+    """The finished trials of ``study_name`` in ``storage``; none when it has no such study."""
+    if storage is None:
+        return []
+    try:
+        return _finished(optuna.load_study(study_name=study_name, storage=storage).trials)
+    except KeyError:
+        return []
+
+
+def _finished(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The completed and the pruned trials: those that count towards the budget."""
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return [t for t in trials if t.state in done]

@@ -1,0 +1,1 @@
+"""Extractors built on pretrained models: text–frame similarity, ImageReward, LPIPS, RAFT."""
