@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,17 @@ def isolated_home(
     monkeypatch.setenv("QUALITYLAB_HOME", str(home))
     monkeypatch.setattr(extract, "_LOADED", {})
     return home
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make any attempt to open a network connection fail."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("network access attempted in an offline test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import warnings
@@ -47,17 +46,6 @@ LONG_PROMPT = " ".join(["the red dog sits under a mat"] * 6)
 def package() -> ModuleType:
     """The ImageReward package, imported through the compatibility layer."""
     return import_imagereward()
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make any attempt to reach the network fail."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise OSError("network access attempted in an offline test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ the lpips package's own computation on the same weights."""
 
 from __future__ import annotations
 
-import socket
 import warnings
 from pathlib import Path
 
@@ -19,17 +18,6 @@ from qualitylab.data.video import Sampling, write_video
 from qualitylab.features import extract, registry
 from qualitylab.features.base import Chunk, Extractor
 from qualitylab.features.learned.runtime import MissingWeightsError
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make any attempt to reach the network fail."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise OSError("network access attempted in an offline test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 @pytest.fixture(scope="module")

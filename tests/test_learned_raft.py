@@ -9,7 +9,6 @@ on a CPU, so the forward passes are shared between tests: the frames are 130 x 1
 from __future__ import annotations
 
 import inspect
-import socket
 from pathlib import Path
 
 import cv2
@@ -49,17 +48,6 @@ FRAMES = np.stack(
 
 def _chunk(frames: np.ndarray, previous: np.ndarray | None = None) -> Chunk:
     return Chunk(frames=frames, previous=previous, prompt="a pan", video_id="v")
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make any attempt to reach the network fail."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise OSError("network access attempted in an offline test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 @pytest.fixture(scope="module")

@@ -29,9 +29,9 @@ import torch
 from accelerate import init_empty_weights
 from PIL import Image
 
-from qualitylab.features.base import Chunk, Extractor, ExtractorSpec
+from qualitylab.features.base import Chunk, ExtractorSpec
 from qualitylab.features.learned.imagereward_compat import bert_tokenizer_from, import_imagereward
-from qualitylab.features.learned.runtime import LearnedConfig, require_weights, weight_file
+from qualitylab.features.learned.runtime import LearnedConfig, LearnedExtractor, weight_file
 
 WEIGHTS_KEY = "imagereward"
 CHECKPOINT = "ImageReward.pt"
@@ -80,7 +80,7 @@ def load_imagereward(device: torch.device, dtype: torch.dtype = torch.float32) -
     return model
 
 
-class ImageRewardExtractor(Extractor):
+class ImageRewardExtractor(LearnedExtractor):
     """Emits ``reward``: ImageReward v1.0's reward of the prompt and each frame."""
 
     Config = ImageRewardConfig
@@ -88,9 +88,6 @@ class ImageRewardExtractor(Extractor):
 
     def __init__(self, spec: ExtractorSpec, config: ImageRewardConfig) -> None:
         super().__init__(spec, config)
-        require_weights({spec.name: spec.weights})
-        self.device = config.torch_device()
-        self.dtype = config.torch_dtype()
         self.model = load_imagereward(self.device, self.dtype)
 
     def process(self, chunk: Chunk) -> dict[str, np.ndarray]:

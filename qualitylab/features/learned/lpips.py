@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from torchvision.models import alexnet
 
-from qualitylab.features.base import Chunk, Extractor, ExtractorSpec
-from qualitylab.features.learned.runtime import LearnedConfig, require_weights, weight_file
+from qualitylab.features.base import Chunk, ExtractorSpec
+from qualitylab.features.learned.runtime import LearnedConfig, LearnedExtractor, weight_file
 
 WEIGHTS_KEY = "lpips_alex"
 CHECKPOINT = "alexnet-owt-7be5be79.pth"
@@ -55,7 +55,7 @@ def load_lpips(device: torch.device) -> lpips.LPIPS:
     return model.eval().to(device)
 
 
-class LPIPSExtractor(Extractor):
+class LPIPSExtractor(LearnedExtractor):
     """Emits ``adjacent``: the LPIPS distance of each neighbouring pair of frames."""
 
     Config = LPIPSConfig
@@ -63,9 +63,6 @@ class LPIPSExtractor(Extractor):
 
     def __init__(self, spec: ExtractorSpec, config: LPIPSConfig) -> None:
         super().__init__(spec, config)
-        require_weights({spec.name: spec.weights})
-        self.device = config.torch_device()
-        self.dtype = config.torch_dtype()
         self.model = load_lpips(self.device)
 
     def process(self, chunk: Chunk) -> dict[str, np.ndarray]:

@@ -29,9 +29,9 @@ import torch.nn.functional as F
 from pydantic import Field
 from torchvision.models.optical_flow import Raft_Large_Weights, raft_large
 
-from qualitylab.features.base import Chunk, Extractor, ExtractorSpec
+from qualitylab.features.base import Chunk, ExtractorSpec
 from qualitylab.features.classical.flow import SIGNALS, flow_reductions, processed_size
-from qualitylab.features.learned.runtime import LearnedConfig, require_weights, weight_file
+from qualitylab.features.learned.runtime import LearnedConfig, LearnedExtractor, weight_file
 
 WEIGHTS = Raft_Large_Weights.C_T_SKHT_V2
 WEIGHTS_KEY = "raft_large"
@@ -65,7 +65,7 @@ def padding(height: int, width: int) -> tuple[int, int, int, int]:
     return 0, -width % STRIDE, 0, -height % STRIDE
 
 
-class RAFTExtractor(Extractor):
+class RAFTExtractor(LearnedExtractor):
     """Emits the 18 ``<quantity>_<reduction>`` RAFT flow signals of each neighbouring pair."""
 
     Config = RAFTConfig
@@ -73,9 +73,6 @@ class RAFTExtractor(Extractor):
 
     def __init__(self, spec: ExtractorSpec, config: RAFTConfig) -> None:
         super().__init__(spec, config)
-        require_weights({spec.name: spec.weights})
-        self.device = config.torch_device()
-        self.dtype = config.torch_dtype()
         self.transforms = WEIGHTS.transforms()
         self.model = load_raft(self.device)
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
 
-from qualitylab.features.base import ExtractorConfig
-from qualitylab.weights import HubRepo, availability, find_model
+from qualitylab.features.base import Extractor, ExtractorConfig, ExtractorSpec
+from qualitylab.weights import HubRepo, PretrainedModel, availability, find_model
 
 if TYPE_CHECKING:
     import torch
@@ -110,14 +110,10 @@ def require_weights(keys_by_extractor: dict[str, tuple[str, ...]]) -> None:
 def model_directory(key: str) -> Path:
     """The directory a model loader reads for ``key``: the local copy when there is one,
     else the Hugging Face cache snapshot of its repository. FileNotFoundError otherwise."""
-    model = find_model(key)
-    found = availability(model)
-    if not found.present:
-        raise FileNotFoundError(f"weights {key!r} are not on this machine")
-    local = model.local_dir()
-    if found.locations == (local,):
+    model, locations, local = _on_disk(key)
+    if local is not None:
         return local
-    for artifact, location in zip(model.artifacts, found.locations):
+    for artifact, location in zip(model.artifacts, locations):
         if isinstance(artifact, HubRepo):
             return location.parents[len(Path(artifact.marker).parts) - 1]
     raise FileNotFoundError(f"weights {key!r} are files, not a model directory")
@@ -126,14 +122,37 @@ def model_directory(key: str) -> Path:
 def weight_file(key: str, filename: str) -> Path:
     """The path of one file of ``key``'s weights: in the local copy when there is one, else
     in the Hugging Face or torch hub cache. FileNotFoundError otherwise."""
+    _, locations, local = _on_disk(key)
+    if local is not None:
+        return local / filename
+    for location in locations:
+        if location.name == filename:
+            return location
+    raise FileNotFoundError(f"weights {key!r} have no file {filename!r}")
+
+
+def _on_disk(key: str) -> tuple[PretrainedModel, tuple[Path, ...], Path | None]:
+    """``key``'s catalogue entry, where its weights were found, and its local copy when
+    that is where; FileNotFoundError when they are not on this machine."""
     model = find_model(key)
     found = availability(model)
     if not found.present:
         raise FileNotFoundError(f"weights {key!r} are not on this machine")
     local = model.local_dir()
-    if found.locations == (local,):
-        return local / filename
-    for location in found.locations:
-        if location.name == filename:
-            return location
-    raise FileNotFoundError(f"weights {key!r} have no file {filename!r}")
+    return model, found.locations, local if found.locations == (local,) else None
+
+
+class LearnedExtractor(Extractor):
+    """Base of the extractors that run pretrained models: checks at creation that their
+    weights are on disk (``spec.weights`` unless named), and holds the torch device and
+    dtype their config resolves to."""
+
+    config: LearnedConfig
+
+    def __init__(
+        self, spec: ExtractorSpec, config: LearnedConfig, weights: tuple[str, ...] | None = None
+    ) -> None:
+        super().__init__(spec, config)
+        require_weights({spec.name: spec.weights if weights is None else weights})
+        self.device = config.torch_device()
+        self.dtype = config.torch_dtype()

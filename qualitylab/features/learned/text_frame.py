@@ -32,11 +32,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from qualitylab.features.base import Chunk, Extractor, ExtractorSpec
+from qualitylab.features.base import Chunk, ExtractorSpec
 from qualitylab.features.learned.runtime import (
     LearnedConfig,
+    LearnedExtractor,
     model_directory,
-    require_weights,
     weight_file,
 )
 
@@ -69,7 +69,7 @@ class TextFrameConfig(LearnedConfig):
     model: str
 
 
-class _PromptFrameSimilarity(Extractor):
+class _PromptFrameSimilarity(LearnedExtractor):
     """Shared by the text–frame extractors: the prompt's embedding, cached per prompt; the
     frames' embeddings in batches; their cosine similarity in float32."""
 
@@ -77,10 +77,7 @@ class _PromptFrameSimilarity(Extractor):
     token_limit: int
 
     def __init__(self, spec: ExtractorSpec, config: TextFrameConfig) -> None:
-        super().__init__(spec, config)
-        require_weights({spec.name: (config.model,)})
-        self.device = config.torch_device()
-        self.dtype = config.torch_dtype()
+        super().__init__(spec, config, weights=(config.model,))
         self._prompt: str | None = None
         self._text = torch.zeros(0)
         self._tokens = 0
