@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,21 +34,19 @@ from qualitylab.features.base import Chunk
 from qualitylab.features.learned.runtime import LearnedConfig
 from qualitylab.features.run import extract_features
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from tiny_weights import clip_tokenizer, save_tiny_alexnet, save_tiny_raft  # noqa: E402
+
 PROMPT = "a red fox runs across a snowy field"
 # RAFT kept light enough for a CPU run: few refinement steps at a small size.
 RAFT_SETTINGS = {"num_flow_updates": 4, "max_side": 160}
 
 
 def save_clip_b32(directory: Path) -> None:
-    """A random CLIP model of ViT-B/32's size with a character-level tokenizer."""
-    from tokenizers import pre_tokenizers
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+    """A random CLIP model of ViT-B/32's size with the tests' character-level tokenizer."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    characters = sorted(pre_tokenizers.ByteLevel.alphabet())
-    pieces = [*characters, *(f"{c}</w>" for c in characters), "<|startoftext|>", "<|endoftext|>"]
-    tokenizer = CLIPTokenizer(
-        vocab={piece: index for index, piece in enumerate(pieces)}, merges=[], model_max_length=77
-    )
+    tokenizer = clip_tokenizer()
     torch.manual_seed(0)
     config = CLIPConfig(
         text_config={
@@ -61,20 +60,6 @@ def save_clip_b32(directory: Path) -> None:
     CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=tokenizer).save_pretrained(
         directory
     )
-
-
-def save_torchvision_weights(root: Path) -> None:
-    """Random AlexNet (LPIPS' backbone) and RAFT large checkpoints, named as torchvision's."""
-    from torchvision.models import alexnet
-    from torchvision.models.optical_flow import raft_large
-
-    torch.manual_seed(0)
-    for key, model, filename in (
-        ("lpips_alex", alexnet(), "alexnet-owt-7be5be79.pth"),
-        ("raft_large", raft_large(), "raft_large_C_T_SKHT_V2-ff5fadd5.pth"),
-    ):
-        (root / key).mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), root / key / filename)
 
 
 def batching(frames: np.ndarray) -> tuple[float, float, int]:
@@ -124,7 +109,9 @@ def main() -> None:
         scratch = Path(scratch_name)
         os.environ["QUALITYLAB_HOME"] = str(scratch / "home")
         save_clip_b32(weights_dir() / "clip_b32")
-        save_torchvision_weights(weights_dir())
+        # Real-size architectures with random weights, as the tests make them.
+        save_tiny_alexnet(weights_dir() / "lpips_alex")
+        save_tiny_raft(weights_dir() / "raft_large")
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
 
         manifest = build_demo_dataset(scratch / "demo")

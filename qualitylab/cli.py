@@ -91,7 +91,8 @@ def doctor() -> None:
 
     Exits 0 when the core works, even with no pretrained weights present.
     """
-    from qualitylab.doctor import environment_checks, weights_report
+    from qualitylab.doctor import environment_checks
+    from qualitylab.weights import report
 
     checks = environment_checks()
     table = Table(title="environment", show_header=False)
@@ -102,7 +103,7 @@ def doctor() -> None:
         table.add_row(check.name, mark, check.detail)
     console.print(table)
 
-    _print_weights(weights_report())
+    _print_weights(report())
 
     broken = [check.name for check in checks if check.required and not check.ok]
     if broken:
@@ -835,9 +836,9 @@ def _print_weights(report) -> None:
 def weights_list() -> None:
     """List every pretrained model: what it is for, whether it is here, where and its size
     on disk, and for a missing one the command that fetches it."""
-    from qualitylab.weights import CATALOGUE, availability
+    from qualitylab.weights import report
 
-    _print_weights([availability(model) for model in CATALOGUE])
+    _print_weights(report())
 
 
 @weights_app.command("download")

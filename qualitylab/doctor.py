@@ -1,4 +1,5 @@
-"""What works on this machine: the core libraries, accelerators, caches and pretrained weights."""
+"""What works on this machine: the core libraries, accelerators and caches (the pretrained
+weights are reported by :func:`qualitylab.weights.report`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qualitylab.config import home_dir, weights_dir
-from qualitylab.weights import CATALOGUE, Availability, availability
 
 
 @dataclass(frozen=True)
@@ -56,11 +56,6 @@ def environment_checks() -> list[Check]:
     checks.append(Check("weights dir", True, str(weights_dir()), required=False))
     checks.extend(_hub_checks(torch))
     return checks
-
-
-def weights_report() -> list[Availability]:
-    """Presence of every pretrained model in the catalogue."""
-    return [availability(model) for model in CATALOGUE]
 
 
 def _import_check(module: str, checks: list[Check]):

@@ -358,15 +358,20 @@ class Availability:
         return not self.missing
 
     @property
+    def local(self) -> bool:
+        """True when the weights are read from the model's complete local copy."""
+        return self.locations == (self.model.local_dir(),)
+
+    @property
     def where(self) -> str:
         """Which kind of place the weights were found in: local copy or cache(s)."""
-        if self.locations == (self.model.local_dir(),):
+        if self.local:
             return "local copy"
         return " + ".join(dict.fromkeys(artifact.cache_name for artifact in self.model.artifacts))
 
     def directories(self) -> tuple[Path, ...]:
         """The directories holding the model's files where they were found."""
-        if self.locations == (self.model.local_dir(),):
+        if self.local:
             return self.locations
         dirs = (
             artifact.snapshot_dir(location) if isinstance(artifact, HubRepo) else location.parent
@@ -520,6 +525,11 @@ def find_model(key: str) -> PretrainedModel:
     raise KeyError(f"unknown pretrained model {key!r}; known models: {known}")
 
 
+def report() -> list[Availability]:
+    """Where the weights of every model of the catalogue are, or what they lack."""
+    return [availability(model) for model in CATALOGUE]
+
+
 def availability(model: PretrainedModel) -> Availability:
     """Where ``model``'s weights are found on disk, and which of its artifacts are missing."""
     local = model.local_dir()
@@ -561,7 +571,7 @@ def _files_under(directory: Path) -> list[Path]:
 def _found_files(found: Availability) -> list[Path]:
     """Every file of a present model as a loader reads it: the local copy's files, the
     snapshot of each hub repository, and each single file."""
-    if found.locations == (found.model.local_dir(),):
+    if found.local:
         return _files_under(found.model.local_dir())
     files: list[Path] = []
     for artifact, location in zip(found.model.artifacts, found.locations):

@@ -382,7 +382,10 @@ def test_download_offline_fails_with_one_clear_message(empty_caches, no_network,
         "cannot reach the Hugging Face Hub at https://huggingface.co (HF_HUB_OFFLINE is set)"
         in (result.output)
     )
-    assert "cannot reach download.pytorch.org (network access attempted in an offline test)" in result.output
+    assert (
+        "cannot reach download.pytorch.org (network access attempted in an offline test)"
+        in result.output
+    )
     for model in CATALOGUE:
         assert re.search(rf"^{model.key}: (failed|skipped): cannot reach", result.output, re.M)
     assert result.output.count("`qualitylab weights import KEY DIR`") == 2

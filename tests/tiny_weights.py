@@ -37,7 +37,7 @@ SIGLIP_MAX_TOKENS = 64
 _TOWER = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2}
 
 
-def _clip_tokenizer():
+def clip_tokenizer():
     """A byte-level CLIP tokenizer whose vocabulary is every single character (with and
     without CLIP's end-of-word marker), with no merges: one token per character."""
     from tokenizers import pre_tokenizers
@@ -78,7 +78,7 @@ def save_tiny_clip(directory: Path) -> Path:
     """A seeded tiny CLIPModel and its CLIPProcessor, saved as a model directory."""
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    tokenizer = _clip_tokenizer()
+    tokenizer = clip_tokenizer()
     config = CLIPConfig(
         text_config={
             **_TOWER,

@@ -37,6 +37,8 @@ from qualitylab.learn.spaces import FeatureSpace, thesis_spaces
 from qualitylab.learn.train import TrainConfig, train
 from qualitylab.workers import worker_pool
 
+STUDIES_FILE = "optuna.db"
+
 
 @dataclass
 class GridSummary:
@@ -82,7 +84,7 @@ def run_grid(
     if on_start is not None:
         on_start(len(pending))
     # The database and its tables are made here, so that workers do not race to make them.
-    _sqlite_storage(out_dir / "optuna.db")
+    _sqlite_storage(out_dir / STUDIES_FILE)
     _run_jobs(table, experiment, out_dir, pending, on_job)
     summary.ran = len(pending)
     results = _collect(out_dir, jobs)
@@ -145,7 +147,7 @@ def _run_job(
         table,
         list(space.columns),
         config,
-        storage=_sqlite_storage(out_dir / "optuna.db"),
+        storage=_sqlite_storage(out_dir / STUDIES_FILE),
         study_name=f"{task}:{space.name}",
         fit_final=False,
     )

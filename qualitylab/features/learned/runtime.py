@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from pydantic import Field
 
 from qualitylab.features.base import Extractor, ExtractorConfig, ExtractorSpec
-from qualitylab.weights import HubRepo, PretrainedModel, availability, find_model
+from qualitylab.weights import Availability, HubRepo, availability, find_model
 
 if TYPE_CHECKING:
     import torch
@@ -98,7 +98,7 @@ def require_weights(keys_by_extractor: dict[str, tuple[str, ...]]) -> None:
                 commands = "; ".join(found.fetch_commands())
                 lines.append(
                     f"  {extractor}: weights {key!r} are missing. Fetch them with "
-                    f"`qualitylab weights download {key}` (or: {commands}), or copy them into "
+                    f"`{found.download_command}` (or: {commands}), or copy them into "
                     f"{found.model.local_dir()} with `qualitylab weights import {key} DIR`"
                 )
     if lines:
@@ -110,36 +110,34 @@ def require_weights(keys_by_extractor: dict[str, tuple[str, ...]]) -> None:
 def model_directory(key: str) -> Path:
     """The directory a model loader reads for ``key``: the local copy when there is one,
     else the Hugging Face cache snapshot of its repository. FileNotFoundError otherwise."""
-    model, locations, local = _on_disk(key)
-    if local is not None:
-        return local
-    for artifact, location in zip(model.artifacts, locations):
+    found = _on_disk(key)
+    if found.local:
+        return found.model.local_dir()
+    for artifact, location in zip(found.model.artifacts, found.locations):
         if isinstance(artifact, HubRepo):
-            return location.parents[len(Path(artifact.marker).parts) - 1]
+            return artifact.snapshot_dir(location)
     raise FileNotFoundError(f"weights {key!r} are files, not a model directory")
 
 
 def weight_file(key: str, filename: str) -> Path:
     """The path of one file of ``key``'s weights: in the local copy when there is one, else
     in the Hugging Face or torch hub cache. FileNotFoundError otherwise."""
-    _, locations, local = _on_disk(key)
-    if local is not None:
-        return local / filename
-    for location in locations:
+    found = _on_disk(key)
+    if found.local:
+        return found.model.local_dir() / filename
+    for location in found.locations:
         if location.name == filename:
             return location
     raise FileNotFoundError(f"weights {key!r} have no file {filename!r}")
 
 
-def _on_disk(key: str) -> tuple[PretrainedModel, tuple[Path, ...], Path | None]:
-    """``key``'s catalogue entry, where its weights were found, and its local copy when
-    that is where; FileNotFoundError when they are not on this machine."""
-    model = find_model(key)
-    found = availability(model)
+def _on_disk(key: str) -> Availability:
+    """Where ``key``'s weights were found; FileNotFoundError when they are not on this
+    machine."""
+    found = availability(find_model(key))
     if not found.present:
         raise FileNotFoundError(f"weights {key!r} are not on this machine")
-    local = model.local_dir()
-    return model, found.locations, local if found.locations == (local,) else None
+    return found
 
 
 class LearnedExtractor(Extractor):
