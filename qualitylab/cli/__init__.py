@@ -12,7 +12,15 @@ from typing import Annotated
 import typer
 
 from qualitylab import __version__
-from qualitylab.cli import data, demo, environment, features, learn  # noqa: F401  (registers)
+from qualitylab.cli import (  # noqa: F401  (importing a module registers its commands)
+    compare,
+    data,
+    demo,
+    environment,
+    features,
+    learn,
+    results,
+)
 from qualitylab.cli.common import app, console
 
 __all__ = ["app", "run"]

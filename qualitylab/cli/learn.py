@@ -49,6 +49,7 @@ def train(
     """
     import optuna
 
+    from qualitylab.features.tables import feature_run
     from qualitylab.learn.predictor import save_predictor
     from qualitylab.learn.spaces import parse_space
     from qualitylab.learn.train import TrainConfig
@@ -74,7 +75,16 @@ def train(
             result = train_model(table, list(chosen.columns), config)
         except ValueError as exc:
             fail(str(exc))
-    save_predictor(out, result, table, space=chosen.name, extractors=extractors)
+    run = feature_run(features)
+    save_predictor(
+        out,
+        result,
+        table,
+        space=chosen.name,
+        extractors=extractors,
+        sampling=run["sampling"] if run else None,
+        source=features,
+    )
     _print_metrics(result)
     console.print(f"model: {out}")
 

@@ -116,14 +116,20 @@ def read_feature_table(path: str | Path) -> tuple[pd.DataFrame, list[dict]]:
     (its combined table, which holds every set type), with the extractors of the run that
     made it when its ``run.json`` is there (else an empty list)."""
     path = Path(path)
-    directory = path if path.is_dir() else path.parent
     if path.is_dir():
         path = path / TABLE_FILES["combined"]
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such feature table")
     table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
+    run = feature_run(path)
+    return table, run["extractors"] if run else []
+
+
+def feature_run(path: str | Path) -> dict | None:
+    """The run record of the extract-features directory that ``path`` is (or holds the
+    table ``path``), or None when there is none (e.g. a table copied elsewhere)."""
+    path = Path(path)
     try:
-        extractors = read_run_record(directory)["extractors"]
+        return read_run_record(path if path.is_dir() else path.parent)
     except FileNotFoundError:
-        extractors = []
-    return table, extractors
+        return None

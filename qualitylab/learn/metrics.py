@@ -109,10 +109,10 @@ def bootstrap_ci(
     """
     y_true, y_pred, x, y = _prepare(task, y_true, y_pred, y_score, target)
     rng = np.random.default_rng(seed)
-    weights = _resample_weights(len(y_true), groups, n_resamples, rng)
+    weights = resample_weights(len(y_true), groups, n_resamples, rng)
     replicates = _weighted_scores(task, weights, y_true, y_pred, x, y)
     tail = 100 * (1 - confidence) / 2
-    return {name: _percentile_interval(values, tail) for name, values in replicates.items()}
+    return {name: percentile_interval(values, tail) for name, values in replicates.items()}
 
 
 def summarize(
@@ -195,7 +195,7 @@ def _correlation(name: str, x: np.ndarray, y: np.ndarray) -> float:
         return float(_SCIPY_CORRELATIONS[name](x, y)[0])
 
 
-def _resample_weights(
+def resample_weights(
     n_rows: int, groups: Any, n_resamples: int, rng: np.random.Generator
 ) -> np.ndarray:
     """How many times each row is drawn in each resample, shape (n_resamples, n_rows)."""
@@ -245,7 +245,8 @@ def _weighted_scores(
     return result | {name: np.where(undefined, np.nan, r) for name, r in correlations.items()}
 
 
-def _percentile_interval(values: np.ndarray, tail: float) -> tuple[float, float]:
+def percentile_interval(values: np.ndarray, tail: float) -> tuple[float, float]:
+    """The ``tail`` and ``100 - tail`` percentiles of the non-NaN bootstrap replicates."""
     defined = values[~np.isnan(values)]
     if not defined.size:
         return (math.nan, math.nan)

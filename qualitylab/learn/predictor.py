@@ -4,6 +4,8 @@
 skops, never pickle), ``predictor.json`` (the feature schema in order, target, task,
 threshold, parameters, CV results, dataset hash, extractor versions, package versions,
 seed), ``metrics.json`` (the CV metrics alone) and ``oof.csv`` (out-of-fold predictions).
+``predictor.json`` also records the extractors and frame sampling of the features it
+was trained on and where they were read from (``features_source``).
 Loading checks the format version, and predicting checks that every feature of the
 schema is offered; the columns are then taken in the schema's order.
 """
@@ -87,8 +89,15 @@ def save_predictor(
     *,
     space: str,
     extractors: list[dict[str, Any]] | None = None,
+    sampling: dict[str, Any] | None = None,
+    source: str | Path | None = None,
 ) -> Path:
-    """Write the artifact of a trained ``result`` (which must hold a final model)."""
+    """Write the artifact of a trained ``result`` (which must hold a final model).
+
+    ``extractors`` and ``sampling`` are those of the extraction that made ``table`` (its
+    run record), so that new videos are scored with the same features; ``source`` is
+    where the table was read from, for explanations and reports.
+    """
     if result.model is None:
         raise ValueError("the result holds no final model (trained with fit_final=False)")
     model_dir = Path(model_dir)
@@ -111,6 +120,8 @@ def save_predictor(
         "rows_without_target": result.rows_without_target,
         "dataset_sha256": dataset_hash(table, [*result.columns, result.config.target]),
         "extractors": extractors or [],
+        "sampling": sampling,
+        "features_source": str(Path(source).resolve()) if source is not None else None,
         "packages": {"python": platform.python_version(), "qualitylab": __version__}
         | {name: version(name) for name in _PACKAGES},
         "cv": result.metrics,

@@ -1,0 +1,117 @@
+"""Map the SHAP values of temporal features back to the frames that drive them.
+
+A feature ``extractor.signal.aggregation`` is a function of one signal's values over
+frames (or over neighbouring-frame pairs). Its SHAP value is spread over the signal's
+positions with weights that sum to 1, chosen by what the aggregation reads:
+
+- ``min`` / ``max``: the position(s) of the minimum / maximum (ties share equally);
+  ``min_max_ratio``: half to the minimum's, half to the maximum's;
+- ``median``: the middle position(s) of the sorted values;
+- ``p25`` / ``p75``: the positions at or below the 25th / at or above the 75th percentile;
+  ``iqr``: both of those tails;
+- ``ewm_a``: the exponentially weighted mean's own weights, (1 - a)^(T-1-t), normalised;
+- ``sum`` / ``mean``: every position equally;
+- ``std``: in proportion to |value - mean| (every position equally for a constant signal);
+- ``fNNN`` (non-aggregated set): position NNN itself (nothing when the signal is shorter).
+
+A signal with a NaN gets no attribution. Position t of a pair signal is the pair of
+frames t and t+1, drawn at frame t + 0.5.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from qualitylab.features.registry import REGISTRY
+
+
+def split_feature(column: str) -> tuple[str, str]:
+    """``("extractor.signal", "aggregation")`` of a feature column name."""
+    extractor, signal, aggregation = column.split(".", 2)
+    return f"{extractor}.{signal}", aggregation
+
+
+def position_weights(aggregation: str, values: np.ndarray) -> np.ndarray:
+    """Weights over the positions of ``values`` (summing to 1, or all 0 when the feature
+    reads no position) saying which positions ``aggregation`` depends on."""
+    values = np.asarray(values, dtype=np.float64)
+    n = values.size
+    weights = np.zeros(n)
+    if n == 0 or np.isnan(values).any():
+        return weights
+    if aggregation.startswith("f") and aggregation[1:].isdigit():
+        position = int(aggregation[1:])
+        if position < n:
+            weights[position] = 1.0
+        return weights
+    if aggregation.startswith("ewm_"):
+        alpha = float(aggregation.removeprefix("ewm_"))
+        weights = (1 - alpha) ** np.arange(n - 1, -1, -1, dtype=np.float64)
+    elif aggregation in ("sum", "mean"):
+        weights[:] = 1.0
+    elif aggregation == "min":
+        weights = (values == values.min()).astype(np.float64)
+    elif aggregation == "max":
+        weights = (values == values.max()).astype(np.float64)
+    elif aggregation == "min_max_ratio":
+        low = (values == values.min()).astype(np.float64)
+        high = (values == values.max()).astype(np.float64)
+        weights = low / low.sum() + high / high.sum()
+    elif aggregation == "median":
+        order = np.argsort(values, kind="stable")
+        weights[order[(n - 1) // 2]] = 1.0
+        weights[order[n // 2]] = 1.0
+    elif aggregation in ("p25", "p75", "iqr"):
+        low, high = np.percentile(values, [25, 75])
+        if aggregation != "p75":
+            weights += values <= low
+        if aggregation != "p25":
+            weights += values >= high
+    elif aggregation == "std":
+        spread = np.abs(values - values.mean())
+        weights = spread if spread.sum() > 0 else np.ones(n)
+    else:
+        raise ValueError(f"unknown aggregation {aggregation!r}")
+    return weights / weights.sum()
+
+
+def frame_attribution(
+    signals: Mapping[str, np.ndarray], shap_values: Mapping[str, float]
+) -> pd.DataFrame:
+    """Per signal and position: the frame coordinate, the signal's value and the SHAP
+    attributed to it (the sum over that signal's features). Long format: ``signal,
+    position, frame, value, shap``; only signals with at least one explained feature
+    appear."""
+    attributed: dict[str, np.ndarray] = {}
+    for column, shap_value in shap_values.items():
+        prefix, aggregation = split_feature(column)
+        if prefix not in signals:
+            continue
+        values = np.asarray(signals[prefix], dtype=np.float64)
+        share = position_weights(aggregation, values) * float(shap_value)
+        attributed[prefix] = attributed.get(prefix, np.zeros(values.size)) + share
+    frames = [
+        pd.DataFrame(
+            {
+                "signal": prefix,
+                "position": np.arange(len(shares)),
+                "frame": np.arange(len(shares)) + (0.5 if _is_pair(prefix) else 0.0),
+                "value": np.asarray(signals[prefix], dtype=np.float64),
+                "shap": shares,
+            }
+        )
+        for prefix, shares in attributed.items()
+    ]
+    if not frames:
+        return pd.DataFrame(columns=["signal", "position", "frame", "value", "shap"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _is_pair(prefix: str) -> bool:
+    """Whether the signal ``extractor.signal`` runs over neighbouring-frame pairs."""
+    extractor, signal = prefix.split(".", 1)
+    spec = REGISTRY.get(extractor)
+    return spec is not None and any(s.name == signal and s.over == "pair" for s in spec.signals)

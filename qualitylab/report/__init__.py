@@ -1,0 +1,1 @@
+"""Figures, explanation files and the self-contained HTML report."""

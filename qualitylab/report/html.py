@@ -1,0 +1,270 @@
+"""The self-contained HTML report of a predictor (every image embedded as a data URI).
+
+Sections: the model, the dataset, cross-validated results with predicted-against-human
+scores, the learned predictor beside the Webench quality index, SHAP figures, the best
+and worst videos with strips of their frames, grid tables (when a grid directory is
+given) and scored runs (when score files are given).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import tempfile
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from qualitylab.data.video import Sampling, VideoDecodeError, decode
+from qualitylab.learn.explain import explain, global_importance
+from qualitylab.learn.metrics import bootstrap_ci, format_mean_std
+from qualitylab.learn.predictor import OOF_FILE, Predictor
+from qualitylab.report import plots
+from qualitylab.webench import quality_index
+
+SECTIONS = (
+    "Model",
+    "Dataset",
+    "Cross-validated results",
+    "Learned predictor and quality index",
+    "SHAP explanations",
+    "Best and worst videos",
+)
+STRIP_FRAMES = 6
+STRIP_SHORT_SIDE = 96
+VIDEOS_SHOWN = 3
+
+
+@dataclass
+class ReportInputs:
+    """What a report is made from; ``grid_dir`` and ``score_files`` are optional."""
+
+    predictor: Predictor
+    model_dir: Path
+    table: pd.DataFrame
+    grid_dir: Path | None = None
+    score_files: list[Path] = field(default_factory=list)
+
+
+def build_report(inputs: ReportInputs, out: str | Path) -> Path:
+    """Write the report of ``inputs`` to the HTML file ``out``."""
+    out = Path(out)
+    with tempfile.TemporaryDirectory() as scratch:
+        context = _context(inputs, Path(scratch))
+    template = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_template), autoescape=True, undefined=jinja2.StrictUndefined
+    ).get_template("report.html")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(template.render(**context), encoding="utf-8")
+    return out
+
+
+def _template(name: str) -> str:
+    return files("qualitylab.report").joinpath(name).read_text(encoding="utf-8")
+
+
+def _image(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _context(inputs: ReportInputs, scratch: Path) -> dict[str, Any]:
+    predictor, table = inputs.predictor, inputs.table
+    info = predictor.info
+    target = info["target"]
+    oof = _out_of_fold(inputs.model_dir, table)
+    explanation = explain(predictor, table)
+    importance = global_importance(explanation)
+    return {
+        "sections": SECTIONS,
+        "title": f"qualitylab report: {target} ({info['task']})",
+        "model": _model_facts(inputs),
+        "dataset": _dataset(table, target, info, scratch),
+        "cv": _cv_rows(info["cv"]),
+        "scatter": _image(
+            plots.predicted_vs_actual(
+                oof["predicted"].to_numpy(),
+                oof["target"].to_numpy(),
+                scratch / "scatter.png",
+                xlabel=f"human score ({target})",
+                ylabel="out-of-fold prediction",
+                title="out-of-fold predictions against human scores",
+            )
+        )
+        if info["task"] == "regression"
+        else None,
+        "baseline": _baseline(table, oof, info),
+        "shap_bar": _image(plots.importance_bar(importance, scratch / "bar.png")),
+        "shap_beeswarm": _image(plots.beeswarm(explanation, scratch / "beeswarm.png")),
+        "shap_output": explanation.output,
+        "importance": importance.head(10).to_dict("records"),
+        "videos": _best_and_worst(oof, target, scratch),
+        "grid": _grid_tables(inputs.grid_dir),
+        "runs": [_scored_run(path) for path in inputs.score_files],
+    }
+
+
+def _model_facts(inputs: ReportInputs) -> list[tuple[str, str]]:
+    info = inputs.predictor.info
+    extractors = ", ".join(e["name"] for e in info.get("extractors") or []) or "not recorded"
+    facts = [
+        ("model directory", str(inputs.model_dir)),
+        ("target", info["target"]),
+        ("task", info["task"] + (f" (target >= {info['threshold']})" if info["threshold"] else "")),
+        ("feature space", f"{info['space']} ({len(info['features'])} features)"),
+        ("extractors", extractors),
+        ("trained", f"{info['created']} with qualitylab {info['qualitylab_version']}"),
+        ("rows", f"{info['rows']} ({info['rows_without_target']} without a target left out)"),
+        ("cross-validation", _cv_description(info)),
+        ("seed", str(info["seed"])),
+        ("parameters", ", ".join(f"{k}={v}" for k, v in info["params"].items())),
+    ]
+    return facts
+
+
+def _cv_description(info: dict[str, Any]) -> str:
+    config = info["config"]
+    grouped = f", grouped by {config['group_by']}" if config.get("group_by") else ""
+    return f"{config['cv']}-fold{grouped}; Optuna {config['trials']} trials on an 80/20 split"
+
+
+def _dataset(table: pd.DataFrame, target: str, info: dict, scratch: Path) -> dict[str, Any]:
+    values = pd.to_numeric(table[target], errors="coerce") if target in table else pd.Series()
+    facts = [
+        ("videos", str(len(table))),
+        ("prompts", str(table["prompt"].nunique()) if "prompt" in table else "-"),
+        (f"{target} (min / mean / max)", _min_mean_max(values)),
+        ("features in the table", str(sum("." in str(c) for c in table.columns))),
+    ]
+    sampling = info.get("sampling")
+    if sampling:
+        chosen = {k: v for k, v in sampling.items() if v is not None}
+        facts.append(("frame sampling", ", ".join(f"{k}={v}" for k, v in chosen.items()) or "all"))
+    return {"facts": facts}
+
+
+def _min_mean_max(values: pd.Series) -> str:
+    if values.notna().sum() == 0:
+        return "-"
+    return f"{values.min():.3g} / {values.mean():.3g} / {values.max():.3g}"
+
+
+def _cv_rows(cv: dict[str, dict]) -> list[dict[str, str]]:
+    return [
+        {
+            "metric": name,
+            "mean_std": format_mean_std(values["mean"], values["std"]),
+            "oof": f"{values['oof']:.3f}",
+            "ci": f"[{values['ci'][0]:.3f}, {values['ci'][1]:.3f}]",
+        }
+        for name, values in cv.items()
+    ]
+
+
+def _out_of_fold(model_dir: Path, table: pd.DataFrame) -> pd.DataFrame:
+    """The out-of-fold predictions with the table's video and prompt."""
+    oof = pd.read_csv(model_dir / OOF_FILE, dtype={"id": str})
+    described = table[["id", "video", "prompt"]].astype({"id": str})
+    return oof.merge(described, on="id", how="left")
+
+
+def _baseline(table: pd.DataFrame, oof: pd.DataFrame, info: dict) -> dict[str, Any]:
+    """Spearman with the human scores of the predictor's out-of-fold predictions and of
+    the quality index on the same videos, each with a bootstrap 95% interval (resampling
+    the groups when the predictor's folds were grouped)."""
+    target = info["target"]
+    index = quality_index(table)
+    index_table = index.table.assign(id=table["id"].astype(str).to_numpy())
+    rows = oof.merge(index_table[["id", "quality_index"]], on="id", how="inner")
+    rows = rows.dropna(subset=["target", "quality_index"])
+    group_by = info["config"].get("group_by")
+    groups = None
+    if group_by and group_by in table:
+        by_id = dict(zip(table["id"].astype(str), table[group_by]))
+        groups = rows["id"].map(by_id).to_numpy()
+    spearman = info["cv"]["spearman"]
+    index_ci = bootstrap_ci(
+        "regression", rows["target"], rows["quality_index"], groups=groups, seed=info["seed"]
+    )["spearman"]
+    from scipy import stats
+
+    index_rho = stats.spearmanr(rows["quality_index"], rows["target"]).statistic
+    grouped = f" (folds grouped by {group_by})" if group_by else ""
+    return {
+        "rows": [
+            {
+                "name": f"learned predictor, out-of-fold{grouped}",
+                "spearman": f"{spearman['oof']:.3f}",
+                "ci": f"[{spearman['ci'][0]:.3f}, {spearman['ci'][1]:.3f}]",
+                "cv": format_mean_std(spearman["mean"], spearman["std"]),
+            },
+            {
+                "name": "Webench quality index (hand-weighted, no training)",
+                "spearman": f"{index_rho:.3f}",
+                "ci": f"[{index_ci[0]:.3f}, {index_ci[1]:.3f}]",
+                "cv": "-",
+            },
+        ],
+        "videos": len(rows),
+        "target": target,
+        "description": index.describe(),
+    }
+
+
+def _best_and_worst(oof: pd.DataFrame, target: str, scratch: Path) -> list[dict[str, Any]]:
+    ranked = oof.sort_values("predicted", ascending=False, ignore_index=True)
+    chosen = [("best", row) for _, row in ranked.head(VIDEOS_SHOWN).iterrows()]
+    chosen += [("worst", row) for _, row in ranked.tail(VIDEOS_SHOWN)[::-1].iterrows()]
+    videos = []
+    for number, (label, row) in enumerate(chosen):
+        videos.append(
+            {
+                "label": label,
+                "id": row["id"],
+                "prompt": row.get("prompt", ""),
+                "predicted": f"{row['predicted']:.3f}",
+                "human": f"{row['target']:.3f}",
+                "strip": _strip(row.get("video"), scratch / f"strip_{number}.png"),
+            }
+        )
+    return videos
+
+
+def _strip(video: object, path: Path) -> str | None:
+    """A strip of evenly spaced frames of ``video`` as a data URI; None when unreadable."""
+    if not isinstance(video, str) or not Path(video).is_file():
+        return None
+    try:
+        clip = decode(video, Sampling(num_frames=STRIP_FRAMES, short_side=STRIP_SHORT_SIDE))
+    except VideoDecodeError:
+        return None
+    return _image(plots.frame_strip(clip.frames, path))
+
+
+def _grid_tables(grid_dir: Path | None) -> list[dict[str, str]]:
+    if grid_dir is None:
+        return []
+    return [
+        {"title": path.stem.replace("_", " "), "html": _html_table(pd.read_csv(path))}
+        for path in sorted((grid_dir / "tables").glob("*.csv"))
+    ]
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, classes="data", border=0, na_rep="-", escape=True)
+
+
+def _scored_run(path: Path) -> dict[str, Any]:
+    scores = pd.read_csv(path)
+    failed = scores["error"].notna() if "error" in scores else pd.Series(False, index=scores.index)
+    shown = scores[~failed].drop(columns=["error", "video", "prompt"], errors="ignore")
+    rounded = shown.round(3)
+    return {
+        "path": html.escape(str(path)),
+        "scored": int((~failed).sum()),
+        "failed": int(failed.sum()),
+        "html": _html_table(rounded.head(20)),
+    }

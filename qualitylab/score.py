@@ -1,0 +1,183 @@
+"""Scoring a new generation run with a trained predictor.
+
+The videos get the features the predictor was trained on (the same extractors, settings
+and frame sampling, recorded in its ``predictor.json``), extracted into a feature store
+that is reused across runs; then per video: the predicted score, its uncertainty (the
+standard deviation of the forest's trees' predictions, or of their class-1 probabilities
+for a classifier), the Webench quality index (the hand-weighted baseline, from whatever
+of its families the features hold), and the three largest SHAP contributions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from qualitylab.data.manifest import Manifest
+from qualitylab.data.video import Sampling
+from qualitylab.features.extract import VideoResult
+from qualitylab.features.registry import extractor_class, get_spec
+from qualitylab.features.run import RunSummary, extract_features
+from qualitylab.features.tables import TABLE_FILES
+from qualitylab.learn.explain import explain, top_contributions
+from qualitylab.learn.predictor import Predictor, PredictorError
+from qualitylab.learn.timeline import split_feature
+from qualitylab.webench import QualityIndexConfig, quality_index
+
+# Extracted with the predictor's features so that the quality index has its technical checks.
+INDEX_EXTRACTOR = "technical"
+SCORE_COLUMNS = [
+    "rank",
+    "id",
+    "video",
+    "prompt",
+    "predicted_score",
+    "uncertainty",
+    "quality_index",
+    "top_shap",
+    "error",
+]
+
+
+@dataclass
+class ScoreResult:
+    """The scores of a run (ranked, failed videos last with their error) and its notes."""
+
+    scores: pd.DataFrame
+    extraction: RunSummary | None
+    index_families: list[str] = field(default_factory=list)
+    index_missing: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def extraction_plan(predictor: Predictor) -> tuple[list[str], dict[str, dict], Sampling, list[str]]:
+    """The extractors, their settings and the frame sampling that reproduce the
+    predictor's features, plus notes on anything that had to be assumed."""
+    notes: list[str] = []
+    recorded = predictor.info.get("extractors") or []
+    if recorded:
+        names = [entry["name"] for entry in recorded]
+        overrides = {entry["name"]: _value_settings(entry) for entry in recorded}
+    else:
+        names = list(
+            dict.fromkeys(split_feature(column)[0].split(".")[0] for column in predictor.columns)
+        )
+        overrides = {}
+        notes.append(
+            "the predictor does not record its extractors' settings; the defaults of "
+            f"{', '.join(names)} are used"
+        )
+    sampling_record = predictor.info.get("sampling")
+    if sampling_record is None:
+        notes.append("the predictor does not record its frame sampling; every frame is used")
+    sampling = Sampling(**(sampling_record or {}))
+    if INDEX_EXTRACTOR not in names:
+        names.append(INDEX_EXTRACTOR)
+    return names, overrides, sampling, notes
+
+
+def _value_settings(entry: dict[str, Any]) -> dict[str, Any]:
+    """A recorded extractor config without its execution settings (device, batch size),
+    which are chosen for this machine again."""
+    execution = extractor_class(get_spec(entry["name"])).Config.EXECUTION_FIELDS
+    return {key: value for key, value in entry["config"].items() if key not in execution}
+
+
+def score_manifest(
+    manifest: Manifest,
+    predictor: Predictor,
+    features_dir: str | Path,
+    *,
+    skipped: pd.DataFrame | None = None,
+    index_config: QualityIndexConfig | None = None,
+    workers: int | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_result: Callable[[VideoResult], None] | None = None,
+) -> ScoreResult:
+    """Extract what the store lacks, then score every video of ``manifest``.
+
+    ``skipped`` lists videos left out before extraction (``id, video, error``); they and
+    the videos whose extraction failed appear at the end with their error. Raises
+    RunError when extraction cannot start and PredictorError when the features made
+    do not match the predictor's schema.
+    """
+    names, overrides, sampling, notes = extraction_plan(predictor)
+    summary = extract_features(
+        manifest,
+        names,
+        features_dir,
+        sampling=sampling,
+        overrides=overrides,
+        workers=workers,
+        on_start=on_start,
+        on_result=on_result,
+    )
+    if summary.interrupted:
+        raise KeyboardInterrupt
+    errors = {
+        result.task.id: "; ".join(f"{name}: {error}" for name, error in result.failures.items())
+        for result in summary.failed
+    }
+    table_path = Path(features_dir) / TABLE_FILES["combined"]
+    table = pd.read_parquet(table_path) if table_path.is_file() else pd.DataFrame()
+    if not table.empty:
+        table = table[table["id"].isin(set(manifest.table["id"]) - set(errors))]
+    result = score_table(table, predictor, index_config)
+    result.extraction = summary
+    result.notes = notes + result.notes
+    failed = manifest.table[manifest.table["id"].isin(errors)][["id", "video", "prompt"]]
+    failed = failed.assign(error=failed["id"].map(errors))
+    parts = [result.scores, failed, skipped if skipped is not None else pd.DataFrame()]
+    result.scores = pd.concat(
+        [part for part in parts if not part.empty], ignore_index=True
+    ).reindex(columns=SCORE_COLUMNS)
+    return result
+
+
+def score_table(
+    table: pd.DataFrame, predictor: Predictor, index_config: QualityIndexConfig | None = None
+) -> ScoreResult:
+    """Score the rows of a feature table: prediction, uncertainty, quality index, top SHAP,
+    ranked by the predicted score (highest first)."""
+    if table.empty:
+        return ScoreResult(pd.DataFrame(columns=SCORE_COLUMNS), None)
+    try:
+        predicted = predictor.predict(table)
+    except PredictorError as exc:
+        raise PredictorError(
+            f"{exc} (the extracted features: {len(table.columns)} columns)"
+        ) from None
+    column = "probability" if predictor.info["task"] == "classification" else "predicted_score"
+    scores = predicted[["id", "video", "prompt"]].copy()
+    scores["predicted_score"] = predicted[column]
+    scores["uncertainty"] = tree_spread(predictor, table)
+    index = quality_index(table, index_config or QualityIndexConfig())
+    scores["quality_index"] = index.quality_index.to_numpy()
+    scores["top_shap"] = top_contributions(explain(predictor, table))
+    scores = scores.sort_values("predicted_score", ascending=False, ignore_index=True)
+    scores.insert(0, "rank", np.arange(1, len(scores) + 1))
+    result = ScoreResult(scores, None, list(index.families), list(index.missing_families))
+    if index.missing_families:
+        result.notes.append(
+            f"quality index without {', '.join(index.missing_families)} (not among the features)"
+        )
+    return result
+
+
+def tree_spread(predictor: Predictor, table: pd.DataFrame) -> np.ndarray:
+    """Per row, the standard deviation across the forest's trees of their prediction
+    (regression) or of their probability of class 1 (classification)."""
+    X = table[predictor.columns].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+    X = predictor.model.named_steps["impute"].transform(X)
+    forest = predictor.model.named_steps["forest"]
+    if predictor.info["task"] == "classification":
+        positive = list(forest.classes_).index(1)
+        per_tree = np.stack([tree.predict_proba(X)[:, positive] for tree in forest.estimators_])
+    else:
+        per_tree = np.stack([tree.predict(X) for tree in forest.estimators_])
+    return per_tree.std(axis=0)
