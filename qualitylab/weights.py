@@ -513,6 +513,20 @@ CATALOGUE: tuple[PretrainedModel, ...] = (
         ),
         note="gated: accept the model's licence on the hub and run `hf auth login` first",
     ),
+    PretrainedModel(
+        "sdxl_base",
+        "Stable Diffusion XL base 1.0 text-to-image keyframes (generation)",
+        # The fp16 variant of every component, and the tokenizers' vocab.json/merges.txt.
+        (
+            HubRepo(
+                "stabilityai/stable-diffusion-xl-base-1.0",
+                "unet/diffusion_pytorch_model.fp16.safetensors",
+                ("*.json", "*.txt", "*.fp16.safetensors"),
+                "462165984030d82259a11f4367a4eed129e94a7b",
+                requires=("model_index.json",),
+            ),
+        ),
+    ),
 )
 
 

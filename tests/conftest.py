@@ -73,3 +73,25 @@ def rated_feature_table(rows: int = 80, seed: int = 0) -> pd.DataFrame:
     for j in range(4):
         table[f"fam.sig{j}.mean"] = x[:, j]
     return table
+
+
+SMALL_LOOP = {
+    "name": "small",
+    "data": {"demo_clips": 24, "seed": 0},
+    "learned": "none",
+    "sampling": {"num_frames": 8, "short_side": 64},
+    "trials": 5,
+    "cv": 3,
+    "score": {"demo_clips": 24, "seed": 1},
+    "workers": 1,
+}
+
+
+@pytest.fixture(scope="session")
+def small_loop(tmp_path_factory: pytest.TempPathFactory):
+    """One pass of the whole loop on a small demo (24 clips, 8 frames each, 5 trials),
+    shared by the tests of scoring, explanations and reports; they must not change it."""
+    from qualitylab.loop import LoopExperiment, run_loop
+
+    out = tmp_path_factory.mktemp("small-loop")
+    return run_loop(LoopExperiment.model_validate(SMALL_LOOP), out)

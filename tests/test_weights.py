@@ -31,6 +31,7 @@ THESIS_MODELS = {
     "raft_large",
     "svd_xt",
     "svd_xt_1_1",
+    "sdxl_base",
 }
 
 runner = CliRunner()

@@ -12,7 +12,10 @@ architectures (the classes the published pipelines use) at toy sizes, saves it w
   AutoencoderKL, CLIPTextModel, the offline CLIP tokenizer of ``tiny_weights``,
   DDIMScheduler), without a safety checker.
 
-Both work at 32x32 pixels (any multiple of 8 works).
+Both work at 32x32 pixels (any multiple of 4). With ``variant="fp16"`` the weight files
+carry the fp16 variant names the catalogue entries (``svd_xt``, ``sdxl_base``) look for,
+so the directory can be imported with ``qualitylab weights import``; the weights stay
+float32.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ from tiny_weights import clip_tokenizer
 TINY_SIZE = 32
 
 
-def save_tiny_svd(directory: Path, seed: int = 0) -> Path:
-    """A seeded tiny Stable Video Diffusion img2vid pipeline, saved as a pipeline directory."""
+def save_tiny_svd(directory: Path, seed: int = 0, variant: str | None = None) -> Path:
+    """A seeded tiny Stable Video Diffusion img2vid pipeline, saved as a pipeline directory
+    (with ``variant="fp16"``, its weight files named as the hub's fp16 variant files are)."""
     from diffusers import (
         AutoencoderKLTemporalDecoder,
         EulerDiscreteScheduler,
@@ -92,14 +96,19 @@ def save_tiny_svd(directory: Path, seed: int = 0) -> Path:
         feature_extractor=feature_extractor,
     )
     directory.mkdir(parents=True, exist_ok=True)
-    pipeline.save_pretrained(directory)
+    pipeline.save_pretrained(directory, variant=variant)
     return directory
 
 
-def save_tiny_text_to_image(directory: Path, seed: int = 0) -> Path:
-    """A seeded tiny Stable Diffusion text-to-image pipeline, saved as a pipeline directory."""
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline
-    from diffusers import UNet2DConditionModel
+def save_tiny_text_to_image(directory: Path, seed: int = 0, variant: str | None = None) -> Path:
+    """A seeded tiny Stable Diffusion text-to-image pipeline, saved as a pipeline directory
+    (``variant`` as for :func:`save_tiny_svd`)."""
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel
 
     tokenizer = clip_tokenizer()
@@ -121,6 +130,7 @@ def save_tiny_text_to_image(directory: Path, seed: int = 0) -> Path:
         beta_schedule="scaled_linear",
         clip_sample=False,
         set_alpha_to_one=False,
+        steps_offset=1,
     )
     torch.manual_seed(seed)
     vae = AutoencoderKL(
@@ -157,5 +167,5 @@ def save_tiny_text_to_image(directory: Path, seed: int = 0) -> Path:
         requires_safety_checker=False,
     )
     directory.mkdir(parents=True, exist_ok=True)
-    pipeline.save_pretrained(directory)
+    pipeline.save_pretrained(directory, variant=variant)
     return directory

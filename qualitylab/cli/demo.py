@@ -1,42 +1,93 @@
-"""`qualitylab demo`: the whole loop on the embedded demo data."""
+"""The whole loop in one command: `qualitylab demo` and `qualitylab run EXPERIMENT`."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from qualitylab.cli.common import (
-    app,
-    console,
-)
-from qualitylab.cli.data import build_demo, print_validation
-from qualitylab.cli.features import extract_with_progress, finish_run
+from qualitylab.cli.common import app, console, errors, fail, progress_bar
 
 
 @app.command()
 def demo(
     out_dir: Annotated[
         Path | None,
-        typer.Option(help="Where to put the demo data and features (default: the cache root)."),
+        typer.Option(help="Where to put everything the demo makes (default: the cache root)."),
     ] = None,
 ) -> None:
-    """Run the main job on the embedded demo data: build it, validate it, extract the
-    classical features."""
+    """Run the whole loop on the embedded demo data: build it, extract features (classical,
+    plus learned ones whose weights are present), train, explain, score a new demo run and
+    write the HTML report. Its scores are SYNTHETIC, not human ratings."""
     from qualitylab.config import demo_dir
-    from qualitylab.data.manifest import ColumnMapping, load_manifest, validate_manifest
+    from qualitylab.loop import LoopExperiment
 
-    root = out_dir or demo_dir()
-    manifest_path = build_demo(root / "data", 32, 0, False)
-    manifest = load_manifest(manifest_path, ColumnMapping(targets=("synthetic_score",)))
-    report = validate_manifest(manifest)
-    print_validation(report)
-    if not report.ok:
-        raise typer.Exit(1)
-    console.print(f"demo data: {manifest_path}  (synthetic_score is synthetic, not a human rating)")
-    summary = extract_with_progress(manifest, DEMO_FEATURES, root / "features")
-    finish_run(summary)
+    _run_loop(LoopExperiment(), out_dir or demo_dir(), Path.cwd())
 
 
-DEMO_FEATURES = ("ssim", "flow", "technical")
+@app.command("run")
+def run_experiment(
+    experiment: Annotated[
+        Path, typer.Argument(help="Loop experiment YAML, e.g. experiments/demo.yaml.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Output directory (default: runs/<experiment name>).")
+    ] = None,
+) -> None:
+    """Run a loop experiment: data → features → train → explain → score → report.
+    Manifest paths in the YAML are relative to the YAML file."""
+    from qualitylab.loop import load_loop_experiment
+
+    try:
+        loaded = load_loop_experiment(experiment)
+    except (ValueError, FileNotFoundError) as exc:
+        fail(str(exc))
+    _run_loop(loaded, out or Path("runs") / loaded.name, experiment.parent)
+
+
+def _run_loop(experiment, out_dir: Path, base_dir: Path) -> None:
+    import optuna
+
+    from qualitylab.data.manifest import ManifestError
+    from qualitylab.features.run import RunError
+    from qualitylab.learn.predictor import PredictorError
+    from qualitylab.loop import LoopHooks, run_loop, summary_line
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    started = time.perf_counter()
+    with progress_bar() as progress:
+
+        def step(name: str) -> None:
+            progress.console.print(f"[bold]{name}[/] ({time.perf_counter() - started:.0f} s)")
+
+        def extraction_start(total: int) -> None:
+            nonlocal task
+            task = progress.add_task("extracting", total=total)
+
+        task = None
+        hooks = LoopHooks(
+            step=step,
+            extraction_start=extraction_start,
+            extraction_result=lambda result: progress.update(task, advance=1),
+        )
+        try:
+            result = run_loop(experiment, out_dir, base_dir=base_dir, hooks=hooks)
+        except (RunError, ManifestError, PredictorError, ValueError, FileExistsError) as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            errors.print(f"interrupted: what finished is kept in {out_dir}; run again to resume")
+            raise typer.Exit(130) from None
+    failed = len(result.extraction.failed)
+    if failed:
+        errors.print(f"{failed} videos failed extraction: see {out_dir / 'features'}")
+    if result.scoring is not None:
+        best = result.scoring.scores.head(3)
+        console.print(f"scored run ({result.scores}), best 3:")
+        for row in best.itertuples():
+            console.print(f"  {row.rank}. {row.id}: {row.predicted_score:.3f}", markup=False)
+    console.print(f"features: {', '.join(result.features)}")
+    console.print(f"finished in {time.perf_counter() - started:.0f} s")
+    console.print(f"report: {result.report}")
+    console.print(summary_line(result, experiment.target))

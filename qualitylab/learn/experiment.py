@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from qualitylab.config import read_yaml_model
 from qualitylab.features.aggregate import SET_TYPES
 from qualitylab.learn.spaces import COMBINATIONS, TEXT_FRAME_MODELS
 
@@ -81,36 +82,13 @@ class GridExperiment(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
-def _describe(error: ValidationError) -> str:
-    """One line per problem: the field's location and the message."""
-    lines = []
-    for problem in error.errors():
-        location = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        lines.append(f"  {location}: {problem['msg']}")
-    return "\n".join(lines)
-
-
 def load_experiment(path: str | Path) -> GridExperiment:
     """The experiment in a YAML file; an empty file gives the defaults.
 
     Raises ValueError naming the file for invalid YAML, a document that is not a mapping,
     or invalid fields (each listed with its location); FileNotFoundError when absent.
     """
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML: {error}") from error
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ValueError(
-            f"{path}: expected a mapping of experiment fields, got {type(data).__name__}"
-        )
-    try:
-        return GridExperiment.model_validate(data)
-    except ValidationError as error:
-        raise ValueError(f"{path}: invalid experiment\n{_describe(error)}") from error
+    return read_yaml_model(path, GridExperiment, "experiment")
 
 
 def save_experiment(experiment: GridExperiment, path: str | Path) -> Path:

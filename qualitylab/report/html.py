@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import tempfile
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -89,9 +90,9 @@ def _context(inputs: ReportInputs, scratch: Path) -> dict[str, Any]:
                 oof["predicted"].to_numpy(),
                 oof["target"].to_numpy(),
                 scratch / "scatter.png",
-                xlabel=f"human score ({target})",
+                xlabel=target,
                 ylabel="out-of-fold prediction",
-                title="out-of-fold predictions against human scores",
+                title=f"out-of-fold predictions against {target}",
             )
         )
         if info["task"] == "regression"
@@ -152,16 +153,23 @@ def _min_mean_max(values: pd.Series) -> str:
     return f"{values.min():.3g} / {values.mean():.3g} / {values.max():.3g}"
 
 
+def _number(value: float | None) -> float:
+    """A metric read back from JSON, where NaN was written as null."""
+    return math.nan if value is None else float(value)
+
+
+def _cv_cells(values: dict[str, Any]) -> dict[str, str]:
+    """A metric of ``predictor.json``'s ``cv`` as table cells (NaN shown as "nan")."""
+    low, high = (_number(v) for v in values["ci"])
+    return {
+        "mean_std": format_mean_std(_number(values["mean"]), _number(values["std"])),
+        "oof": f"{_number(values['oof']):.3f}",
+        "ci": f"[{low:.3f}, {high:.3f}]",
+    }
+
+
 def _cv_rows(cv: dict[str, dict]) -> list[dict[str, str]]:
-    return [
-        {
-            "metric": name,
-            "mean_std": format_mean_std(values["mean"], values["std"]),
-            "oof": f"{values['oof']:.3f}",
-            "ci": f"[{values['ci'][0]:.3f}, {values['ci'][1]:.3f}]",
-        }
-        for name, values in cv.items()
-    ]
+    return [{"metric": name, **_cv_cells(values)} for name, values in cv.items()]
 
 
 def _out_of_fold(model_dir: Path, table: pd.DataFrame) -> pd.DataFrame:
@@ -185,7 +193,7 @@ def _baseline(table: pd.DataFrame, oof: pd.DataFrame, info: dict) -> dict[str, A
     if group_by and group_by in table:
         by_id = dict(zip(table["id"].astype(str), table[group_by]))
         groups = rows["id"].map(by_id).to_numpy()
-    spearman = info["cv"]["spearman"]
+    spearman = _cv_cells(info["cv"]["spearman"])
     index_ci = bootstrap_ci(
         "regression", rows["target"], rows["quality_index"], groups=groups, seed=info["seed"]
     )["spearman"]
@@ -197,9 +205,9 @@ def _baseline(table: pd.DataFrame, oof: pd.DataFrame, info: dict) -> dict[str, A
         "rows": [
             {
                 "name": f"learned predictor, out-of-fold{grouped}",
-                "spearman": f"{spearman['oof']:.3f}",
-                "ci": f"[{spearman['ci'][0]:.3f}, {spearman['ci'][1]:.3f}]",
-                "cv": format_mean_std(spearman["mean"], spearman["std"]),
+                "spearman": spearman["oof"],
+                "ci": spearman["ci"],
+                "cv": spearman["mean_std"],
             },
             {
                 "name": "Webench quality index (hand-weighted, no training)",

@@ -1,0 +1,499 @@
+"""Video generation and the regression benchmark."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from qualitylab.cli.common import app, console, errors, fail, progress_bar
+
+_GENERATION = "Generation settings"
+_MODELS = "Models and backend"
+_DEVICE = "Device and memory"
+
+T2iModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--t2i-model",
+        help="Keyframe text-to-image model: catalogue key, hub id (REPO or REPO@REVISION) or "
+        "pipeline directory (default sdxl_base).",
+        rich_help_panel=_MODELS,
+    ),
+]
+SvdModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--svd-model",
+        help="Stable Video Diffusion model: svd_xt, svd_xt_1_1, a hub id or a pipeline "
+        "directory (default svd_xt).",
+        rich_help_panel=_MODELS,
+    ),
+]
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="diffusers (in process, default) or comfyui (a ComfyUI server).",
+        rich_help_panel=_MODELS,
+    ),
+]
+ComfyUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--comfyui-url",
+        help="ComfyUI server address (default http://127.0.0.1:8188).",
+        rich_help_panel=_MODELS,
+    ),
+]
+ComfyWorkflowOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--comfyui-workflow",
+        help="API-format clip workflow JSON with {{keyframe}}, {{seed}}, ... placeholders "
+        "(default: the packaged SVD img2vid workflow).",
+        rich_help_panel=_MODELS,
+    ),
+]
+ComfyKeyframeOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--comfyui-keyframe-workflow",
+        help="API-format keyframe workflow JSON with {{prompt}}, {{seed}}, ... placeholders "
+        "(default: the packaged SDXL workflow).",
+        rich_help_panel=_MODELS,
+    ),
+]
+ComfyTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--comfyui-timeout",
+        help="Seconds one ComfyUI workflow may take (default 1800).",
+        rich_help_panel=_MODELS,
+    ),
+]
+WidthOpt = Annotated[
+    int | None,
+    typer.Option(help="Video width, a multiple of 8 (default 1024).", rich_help_panel=_GENERATION),
+]
+HeightOpt = Annotated[
+    int | None,
+    typer.Option(help="Video height, a multiple of 8 (default 576).", rich_help_panel=_GENERATION),
+]
+NumFramesOpt = Annotated[
+    int | None,
+    typer.Option(help="Frames per SVD clip (default 25).", rich_help_panel=_GENERATION),
+]
+FpsOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Frame rate: SVD's fps conditioning and the video's rate (default 6).",
+        rich_help_panel=_GENERATION,
+    ),
+]
+StepsOpt = Annotated[
+    int | None,
+    typer.Option(help="SVD denoising steps (default 25).", rich_help_panel=_GENERATION),
+]
+KeyframeStepsOpt = Annotated[
+    int | None,
+    typer.Option(help="Keyframe denoising steps (default 30).", rich_help_panel=_GENERATION),
+]
+GuidanceOpt = Annotated[
+    float | None,
+    typer.Option(help="Keyframe guidance scale (default 5.0).", rich_help_panel=_GENERATION),
+]
+MotionOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--motion-bucket",
+        help="SVD motion bucket id: more motion when higher (default 127).",
+        rich_help_panel=_GENERATION,
+    ),
+]
+NoiseAugOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--noise-aug",
+        help="SVD noise augmentation of the start image (default 0.02).",
+        rich_help_panel=_GENERATION,
+    ),
+]
+DecodeChunkOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Frames the VAE decodes at once; lower saves memory (default 8).",
+        rich_help_panel=_DEVICE,
+    ),
+]
+DurationOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="Seconds per video (default: the prompt's own, else 5 s a scene within 10-30 s).",
+        rich_help_panel=_GENERATION,
+    ),
+]
+SeedOpt = Annotated[
+    int | None,
+    typer.Option(help="Base seed of every video (default 0).", rich_help_panel=_GENERATION),
+]
+ChainOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--chain-scenes/--no-chain-scenes",
+        help="Draw each later scene's keyframe from the previous scene's last frame "
+        "(default: off).",
+        rich_help_panel=_GENERATION,
+    ),
+]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(help="auto, cpu, cuda or mps (default auto).", rich_help_panel=_DEVICE),
+]
+PrecisionOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="auto (fp16 on CUDA, else fp32), fp32, fp16 or bf16.", rich_help_panel=_DEVICE
+    ),
+]
+OffloadOpt = Annotated[
+    bool,
+    typer.Option(
+        "--cpu-offload",
+        help="Keep models on the CPU and move each to the GPU while it runs (CUDA).",
+        rich_help_panel=_DEVICE,
+    ),
+]
+SlicingOpt = Annotated[
+    bool,
+    typer.Option(
+        "--attention-slicing",
+        help="Compute the keyframe model's attention in slices (less memory).",
+        rich_help_panel=_DEVICE,
+    ),
+]
+ChunkingOpt = Annotated[
+    bool,
+    typer.Option(
+        "--forward-chunking",
+        help="Run the SVD UNet's feed-forward layers in chunks (less memory).",
+        rich_help_panel=_DEVICE,
+    ),
+]
+SettingsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--settings",
+        help="Settings file (JSON/YAML, or a run's run.json) to start from; options override it.",
+        rich_help_panel=_GENERATION,
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Any setting as GROUP.KEY=VALUE, e.g. clip.max_guidance_scale=2.5; repeat.",
+        rich_help_panel=_GENERATION,
+    ),
+]
+OverwriteOpt = Annotated[
+    bool, typer.Option(help="Replace a run of other settings in the output directory.")
+]
+AllowFailuresOpt = Annotated[bool, typer.Option(help="Exit 0 even when some videos failed.")]
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Run directory to write.")],
+    prompt: Annotated[
+        str | None, typer.Argument(help="The story to generate (or use --prompts).")
+    ] = None,
+    prompts: Annotated[
+        Path | None,
+        typer.Option(help="File of prompts, one video each: .txt (a line each), .json, .csv."),
+    ] = None,
+    t2i_model: T2iModelOpt = None,
+    svd_model: SvdModelOpt = None,
+    backend: BackendOpt = None,
+    comfyui_url: ComfyUrlOpt = None,
+    comfyui_workflow: ComfyWorkflowOpt = None,
+    comfyui_keyframe_workflow: ComfyKeyframeOpt = None,
+    comfyui_timeout: ComfyTimeoutOpt = None,
+    width: WidthOpt = None,
+    height: HeightOpt = None,
+    num_frames: NumFramesOpt = None,
+    fps: FpsOpt = None,
+    steps: StepsOpt = None,
+    keyframe_steps: KeyframeStepsOpt = None,
+    guidance_scale: GuidanceOpt = None,
+    motion_bucket: MotionOpt = None,
+    noise_aug: NoiseAugOpt = None,
+    decode_chunk_size: DecodeChunkOpt = None,
+    duration: DurationOpt = None,
+    seed: SeedOpt = None,
+    chain_scenes: ChainOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+    cpu_offload: OffloadOpt = False,
+    attention_slicing: SlicingOpt = False,
+    forward_chunking: ChunkingOpt = False,
+    settings: SettingsOpt = None,
+    set_: SetOpt = None,
+    overwrite: OverwriteOpt = False,
+    allow_failures: AllowFailuresOpt = False,
+) -> None:
+    """Generate multi-scene videos from story prompts into a run directory.
+
+    Each prompt is split into 2-6 scenes; each scene gets a keyframe from a text-to-image
+    model and a clip from Stable Video Diffusion; the clips are joined into
+    OUT/videos/ID.mp4. OUT/run.json records the prompts, scene plans, models and
+    revisions, every setting, seeds, timings and package versions; OUT/manifest.csv lists
+    the videos for `qualitylab extract-features`. Running the same command again skips
+    the finished videos and retries the failed ones. Weights are never downloaded here:
+    see `qualitylab weights`.
+    """
+    from qualitylab.generate.prompts import VideoRequest, load_prompts, prompt_id
+
+    if (prompt is None) == (prompts is None):
+        fail("give either a PROMPT or --prompts FILE (one of the two)")
+    chosen = _settings(locals())
+    try:
+        if prompts is not None:
+            requests = load_prompts(prompts)
+        else:
+            assert prompt is not None
+            if not prompt.strip():
+                fail("the prompt is empty")
+            requests = [VideoRequest(prompt_id(prompt), " ".join(prompt.split()))]
+    except ValueError as exc:
+        fail(str(exc))
+
+    def run(progress):
+        from qualitylab.generate.run import generate_run
+
+        return generate_run(
+            requests, out, chosen, progress=progress, overwrite=overwrite, info=_source(prompts)
+        )
+
+    _finish(_with_progress(run, len(requests)), allow_failures)
+
+
+@app.command()
+def benchmark(
+    version: Annotated[
+        str,
+        typer.Option(
+            help="Label of this benchmark run, e.g. the model version under test (v1); "
+            "the videos go to OUT/VERSION/."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Root directory of benchmark runs.")] = Path("runs"),
+    prompts: Annotated[
+        Path | None,
+        typer.Option(help="Benchmark prompt set (default: prompts/benchmark_prompts.json)."),
+    ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Generate only these prompt ids; comma-separate or repeat."),
+    ] = None,
+    t2i_model: T2iModelOpt = None,
+    svd_model: SvdModelOpt = None,
+    backend: BackendOpt = None,
+    comfyui_url: ComfyUrlOpt = None,
+    comfyui_workflow: ComfyWorkflowOpt = None,
+    comfyui_keyframe_workflow: ComfyKeyframeOpt = None,
+    comfyui_timeout: ComfyTimeoutOpt = None,
+    width: WidthOpt = None,
+    height: HeightOpt = None,
+    num_frames: NumFramesOpt = None,
+    fps: FpsOpt = None,
+    steps: StepsOpt = None,
+    keyframe_steps: KeyframeStepsOpt = None,
+    guidance_scale: GuidanceOpt = None,
+    motion_bucket: MotionOpt = None,
+    noise_aug: NoiseAugOpt = None,
+    decode_chunk_size: DecodeChunkOpt = None,
+    duration: DurationOpt = None,
+    seed: SeedOpt = None,
+    chain_scenes: ChainOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+    cpu_offload: OffloadOpt = False,
+    attention_slicing: SlicingOpt = False,
+    forward_chunking: ChunkingOpt = False,
+    settings: SettingsOpt = None,
+    set_: SetOpt = None,
+    overwrite: OverwriteOpt = False,
+    allow_failures: AllowFailuresOpt = False,
+) -> None:
+    """Generate the benchmark prompt set into OUT/VERSION/ with recorded settings.
+
+    One video per prompt (the prompt's own duration unless --duration is given), one
+    OUT/VERSION/manifest.csv for all of them, and OUT/VERSION/run.json with the prompt
+    set's version and hash. Resumable: prompts whose video and record are complete are
+    skipped; a failing prompt is recorded and the run goes on. Score two versions with
+    the same predictor to compare them.
+    """
+    from qualitylab.cli.common import split_list
+
+    chosen = _settings(locals())
+
+    def run(progress):
+        from qualitylab.generate.benchmark import run_benchmark
+
+        return run_benchmark(
+            version,
+            out,
+            chosen,
+            prompts_file=prompts,
+            only=list(split_list(only)) or None,
+            progress=progress,
+            overwrite=overwrite,
+        )
+
+    _finish(_with_progress(run, None), allow_failures)
+
+
+# Command options that set a generation setting, by the setting's dotted name.
+_OPTION_SETTINGS = {
+    "t2i_model": "keyframe.model",
+    "svd_model": "clip.model",
+    "backend": "backend",
+    "comfyui_url": "comfyui.url",
+    "comfyui_workflow": "comfyui.workflow",
+    "comfyui_keyframe_workflow": "comfyui.keyframe_workflow",
+    "comfyui_timeout": "comfyui.timeout",
+    "width": "clip.width",
+    "height": "clip.height",
+    "num_frames": "clip.num_frames",
+    "fps": "clip.fps",
+    "steps": "clip.steps",
+    "keyframe_steps": "keyframe.steps",
+    "guidance_scale": "keyframe.guidance_scale",
+    "motion_bucket": "clip.motion_bucket_id",
+    "noise_aug": "clip.noise_aug_strength",
+    "decode_chunk_size": "clip.decode_chunk_size",
+    "duration": "plan.duration",
+    "seed": "seed",
+    "chain_scenes": "clip.chain_scenes",
+    "device": "runtime.device",
+    "precision": "runtime.precision",
+}
+_FLAG_SETTINGS = {
+    "cpu_offload": "runtime.cpu_offload",
+    "attention_slicing": "runtime.attention_slicing",
+    "forward_chunking": "runtime.forward_chunking",
+}
+
+
+def _settings(options: dict[str, Any]):
+    """The generation settings the command's options ask for; exits on a bad value."""
+    from qualitylab.generate.settings import GenerateSettings, load_settings
+
+    try:
+        base = load_settings(options["settings"]) if options["settings"] else GenerateSettings()
+        overrides = {
+            dotted: str(value) if isinstance(value, Path) else value
+            for name, dotted in _OPTION_SETTINGS.items()
+            if (value := options[name]) is not None
+        }
+        overrides.update({dotted: True for name, dotted in _FLAG_SETTINGS.items() if options[name]})
+        overrides.update(_parse_set(options["set_"]))
+        return base.with_overrides(overrides)
+    except ValueError as exc:
+        fail(str(exc))
+
+
+def _parse_set(items: list[str] | None) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for item in items or ():
+        key, equals, raw = item.partition("=")
+        if not equals or not key.strip():
+            raise ValueError(f"--set {item!r}: expected GROUP.KEY=VALUE")
+        try:
+            parsed[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            parsed[key.strip()] = raw
+    return parsed
+
+
+def _source(prompts: Path | None) -> dict[str, Any]:
+    return {"prompts_file": str(prompts.resolve())} if prompts is not None else {}
+
+
+@contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """Library progress bars, chatter and warnings off; qualitylab's own warnings (e.g.
+    full-size weights on the CPU) printed as one-line warnings on stderr."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        errors.print(f"[yellow]warning:[/] {escape(str(message))}", highlight=False)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.filterwarnings("default", category=UserWarning, module=r"qualitylab\.")
+        warnings.showwarning = show
+        yield
+
+
+def _with_progress(run, videos: int | None):
+    """Call ``run(progress_callback)`` under a progress bar of videos and of the current
+    video's scenes; exits with the message of a run that cannot start."""
+    from qualitylab.generate.models import GenerationError
+
+    with _quiet_libraries(), progress_bar() as bar:
+        video_task = bar.add_task("videos", total=videos)
+        scene_task = bar.add_task("scenes", total=None, visible=False)
+
+        def progress(event) -> None:
+            if event.kind == "start":
+                bar.update(
+                    scene_task,
+                    description=f"  {event.video_id}",
+                    total=event.total,
+                    completed=0,
+                    visible=True,
+                )
+            elif event.kind == "scene":
+                bar.update(scene_task, completed=event.done)
+            else:
+                bar.update(video_task, completed=event.done, total=event.total)
+                bar.update(scene_task, visible=False)
+
+        try:
+            return run(progress)
+        except GenerationError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            errors.print(
+                "interrupted: finished videos are kept; run the same command to resume",
+                highlight=False,
+            )
+            raise typer.Exit(130) from None
+
+
+def _finish(summary, allow_failures: bool) -> None:
+    """Print a run's summary; exit 1 when a video failed, unless allowed."""
+    console.print(
+        f"{len(summary.outcomes)} videos: {summary.count('done')} generated, "
+        f"{summary.count('skipped')} already complete, {len(summary.failed)} failed "
+        f"({summary.seconds:.1f} s)",
+        highlight=False,
+    )
+    for outcome in summary.failed:
+        errors.print(f"[red]failed:[/] {escape(outcome.id)}: {escape(outcome.error)}")
+    console.print(f"run: {summary.run_file}\nmanifest: {summary.manifest_file}", highlight=False)
+    if summary.failed and not allow_failures:
+        raise typer.Exit(1)

@@ -1,0 +1,232 @@
+"""The whole loop as one experiment: data → features → train → explain → score → report.
+
+``qualitylab run EXPERIMENT`` runs a `LoopExperiment` read from YAML (see
+``experiments/demo.yaml``); ``qualitylab demo`` runs the built-in demo experiment (the
+defaults below) on the embedded demo data. Every step writes into one output directory:
+
+``data/`` (demo data), ``features/`` (store and tables), ``model/`` (the predictor),
+``explain/`` (SHAP files), ``score_data/`` and ``scores.csv`` (+ ``scores_features/``)
+for the scored run, ``report.html``, and ``experiment.yaml`` (the settings used). Each
+step reuses what an earlier run left (the feature store; a complete demo dataset), so a
+re-run is quick and an interrupted one resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from qualitylab.config import read_yaml_model
+from qualitylab.data.manifest import ColumnMapping, load_manifest
+from qualitylab.data.samples import MAX_CLIPS, MIN_CLIPS, build_demo_dataset
+from qualitylab.data.video import Sampling
+from qualitylab.features.extract import VideoResult
+from qualitylab.features.learned.runtime import MissingWeightsError, require_weights
+from qualitylab.features.registry import LEARNED_SPECS
+from qualitylab.features.run import RunSummary, extract_features
+from qualitylab.features.tables import read_feature_table
+from qualitylab.learn.predictor import load_predictor, save_predictor
+from qualitylab.learn.spaces import parse_space
+from qualitylab.learn.train import Task, TrainConfig, train
+from qualitylab.report.explanations import write_explanations
+from qualitylab.report.html import ReportInputs, build_report
+from qualitylab.score import ScoreResult, score_manifest
+
+
+class DemoData(BaseModel):
+    """The embedded demo dataset: rendered clips with graded defects and a synthetic score."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    demo_clips: int = Field(32, ge=MIN_CLIPS, le=MAX_CLIPS)
+    seed: int = Field(0, ge=0)
+
+
+class LoopExperiment(BaseModel):
+    """The settings of one pass through the loop; the defaults are the demo.
+
+    ``data`` and ``score`` are a manifest path (relative to the experiment file) or a demo
+    dataset; ``learned: present`` adds every learned extractor whose weights are on disk;
+    ``workers`` are the extraction's processes (0: the engine's default).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "demo"
+    data: DemoData | str = DemoData()
+    target: str = "synthetic_score"
+    features: list[str] = Field(default_factory=lambda: ["ssim", "flow", "technical"])
+    learned: Literal["present", "none"] = "present"
+    sampling: Sampling = Sampling()
+    task: Task = "regression"
+    threshold: float = 5.5
+    space: str = "all"
+    trials: int = Field(30, ge=1)
+    cv: int = Field(5, ge=2)
+    group_by: str | None = None
+    seed: int = Field(0, ge=0)
+    score: DemoData | str | None = DemoData(demo_clips=MIN_CLIPS, seed=1)
+    workers: int = Field(0, ge=0)
+
+    def to_yaml(self) -> str:
+        """The experiment as YAML, fields in declaration order."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def load_loop_experiment(path: str | Path) -> LoopExperiment:
+    """The loop experiment in a YAML file; ValueError naming the file and each bad field."""
+    return read_yaml_model(path, LoopExperiment, "loop experiment")
+
+
+@dataclass
+class LoopResult:
+    """Where the loop put its results, and the predictor's cross-validated metrics."""
+
+    out_dir: Path
+    report: Path
+    model_dir: Path
+    scores: Path | None
+    metrics: dict[str, dict]
+    features: list[str]
+    extraction: RunSummary
+    scoring: ScoreResult | None
+
+
+@dataclass
+class LoopHooks:
+    """Callbacks that let a caller show progress: a step starting (its name), and the
+    extraction's ``on_start(total)`` / ``on_result(result)``."""
+
+    step: Callable[[str], None] = lambda name: None
+    extraction_start: Callable[[int], None] | None = None
+    extraction_result: Callable[[VideoResult], None] | None = None
+
+
+def learned_with_weights() -> list[str]:
+    """The learned extractors whose pretrained weights are all on disk."""
+    present = []
+    for spec in LEARNED_SPECS:
+        try:
+            require_weights({spec.name: spec.weights})
+        except MissingWeightsError:
+            continue
+        present.append(spec.name)
+    return present
+
+
+def run_loop(
+    experiment: LoopExperiment,
+    out_dir: str | Path,
+    *,
+    base_dir: str | Path = ".",
+    hooks: LoopHooks | None = None,
+) -> LoopResult:
+    """Run every step of ``experiment`` into ``out_dir``; manifest paths in it are relative
+    to ``base_dir``. Raises what the steps raise (RunError, ValueError, PredictorError)."""
+    hooks = hooks or LoopHooks()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "experiment.yaml").write_text(experiment.to_yaml(), encoding="utf-8")
+
+    hooks.step("data")
+    manifest = _manifest(experiment.data, out_dir / "data", base_dir, experiment.target)
+    names = list(experiment.features)
+    if experiment.learned == "present":
+        names += [name for name in learned_with_weights() if name not in names]
+    hooks.step(f"features ({', '.join(names)})")
+    extraction = extract_features(
+        manifest,
+        names,
+        out_dir / "features",
+        sampling=experiment.sampling,
+        workers=experiment.workers or None,
+        on_start=hooks.extraction_start,
+        on_result=hooks.extraction_result,
+    )
+    if extraction.interrupted:
+        raise KeyboardInterrupt
+
+    hooks.step("train")
+    model_dir = out_dir / "model"
+    table, extractors = read_feature_table(out_dir / "features")
+    config = TrainConfig(
+        target=experiment.target,
+        task=experiment.task,
+        threshold=experiment.threshold,
+        trials=experiment.trials,
+        cv=experiment.cv,
+        group_by=experiment.group_by,
+        seed=experiment.seed,
+    )
+    space = parse_space(experiment.space, list(table.columns))
+    trained = train(table, list(space.columns), config)
+    save_predictor(
+        model_dir,
+        trained,
+        table,
+        space=space.name,
+        extractors=extractors,
+        sampling=experiment.sampling.to_dict(),
+        source=out_dir / "features",
+    )
+    predictor = load_predictor(model_dir)
+
+    hooks.step("explain")
+    write_explanations(predictor, table, out_dir / "explain", signals_dir=out_dir / "features")
+
+    scoring, scores_path = None, None
+    if experiment.score is not None:
+        hooks.step("score")
+        scored = _manifest(experiment.score, out_dir / "score_data", base_dir, None)
+        scoring = score_manifest(
+            scored,
+            predictor,
+            out_dir / "scores_features",
+            workers=experiment.workers or None,
+            on_start=hooks.extraction_start,
+            on_result=hooks.extraction_result,
+        )
+        scores_path = out_dir / "scores.csv"
+        scoring.scores.to_csv(scores_path, index=False)
+
+    hooks.step("report")
+    inputs = ReportInputs(
+        predictor,
+        model_dir,
+        table,
+        score_files=[scores_path] if scores_path else [],
+    )
+    report = build_report(inputs, out_dir / "report.html")
+    return LoopResult(
+        out_dir=out_dir,
+        report=report,
+        model_dir=model_dir,
+        scores=scores_path,
+        metrics=trained.metrics,
+        features=names,
+        extraction=extraction,
+        scoring=scoring,
+    )
+
+
+def _manifest(source: DemoData | str, demo_dir: Path, base_dir: str | Path, target: str | None):
+    """The manifest of a data source, building the demo dataset when it is one."""
+    if isinstance(source, DemoData):
+        path = build_demo_dataset(demo_dir, n_clips=source.demo_clips, seed=source.seed)
+        targets = ("synthetic_score",)
+    else:
+        path = Path(base_dir) / source
+        targets = (target,) if target else None
+    return load_manifest(path, ColumnMapping(targets=targets))
+
+
+def summary_line(result: LoopResult, target: str) -> str:
+    """The closing line: the predictor's cross-validated Spearman with the target."""
+    spearman = result.metrics.get("spearman", {})
+    mean, std = spearman.get("mean", float("nan")), spearman.get("std", float("nan"))
+    return f"cross-validated Spearman with {target}: {mean:.3f} ± {std:.3f}"

@@ -1,0 +1,82 @@
+"""The whole loop: the demo experiment file, `run_loop`'s outputs, `qualitylab run`/`demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from qualitylab.cli import app
+from qualitylab.loop import LoopExperiment, load_loop_experiment
+from tests.conftest import SMALL_LOOP
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def test_demo_yaml_is_the_built_in_demo() -> None:
+    assert load_loop_experiment(EXPERIMENTS / "demo.yaml") == LoopExperiment()
+
+
+def test_experiment_round_trips_through_yaml(tmp_path: Path) -> None:
+    experiment = LoopExperiment.model_validate(SMALL_LOOP)
+    path = tmp_path / "small.yaml"
+    path.write_text(experiment.to_yaml())
+    assert load_loop_experiment(path) == experiment
+
+
+def test_bad_experiment_names_file_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"trials": 0, "colour": "red"}))
+    with pytest.raises(ValueError) as error:
+        load_loop_experiment(path)
+    message = str(error.value)
+    assert str(path) in message and "trials" in message and "colour" in message
+
+
+def test_loop_writes_every_step(small_loop) -> None:
+    out = small_loop.out_dir
+    for name in ("experiment.yaml", "model/predictor.json", "explain/shap_bar.png", "scores.csv"):
+        assert (out / name).is_file(), name
+    assert small_loop.report == out / "report.html"
+    scores = pd.read_csv(small_loop.scores)
+    assert len(scores) == 24 and scores["error"].isna().all()
+    assert -1 <= small_loop.metrics["spearman"]["oof"] <= 1
+    assert small_loop.features == ["ssim", "flow", "technical"]
+
+
+def test_run_command_resolves_manifest_against_the_yaml(tmp_path: Path, small_loop) -> None:
+    experiment = {
+        **SMALL_LOOP,
+        "name": "from-manifest",
+        "data": "data/manifest.csv",
+        "score": None,
+    }
+    path = small_loop.out_dir / "from_manifest.yaml"
+    path.write_text(yaml.safe_dump(experiment))
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert (
+        "report:" in result.output
+        and "cross-validated Spearman with synthetic_score" in result.output
+    )
+    assert (tmp_path / "run" / "report.html").is_file()
+    assert not (tmp_path / "run" / "scores.csv").exists()
+
+
+def test_run_command_reports_a_missing_manifest(tmp_path: Path) -> None:
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({**SMALL_LOOP, "data": "nowhere.csv"}))
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert "nowhere.csv" in result.output
+
+
+@pytest.mark.slow
+def test_demo_command_end_to_end(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--out-dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "report.html").is_file()
+    assert "cross-validated Spearman with synthetic_score" in result.output

@@ -1,0 +1,124 @@
+"""`qualitylab report`: one self-contained HTML file, rendered in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from qualitylab.cli import app
+from qualitylab.report.html import SECTIONS
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Chromium on a machine without network access: no background connections, no sandbox
+# (tests run as root in CI), no GPU.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def report(small_loop, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    grid = tmp_path_factory.mktemp("grid")
+    (grid / "tables").mkdir()
+    (grid / "tables" / "regression_agg.csv").write_text("model,ONLY,S\nnone,-,0.81 ± 0.10\n")
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "--model",
+            str(small_loop.model_dir),
+            "--scores",
+            str(small_loop.scores),
+            "--grid",
+            str(grid),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_report_is_self_contained(report: Path) -> None:
+    page = report.read_text()
+    for section in SECTIONS:
+        assert f">{section}</h2>" in page
+    assert ">Grid</h2>" in page and ">Scored runs</h2>" in page
+    sources = re.findall(r'src="([^"]*)"', page)
+    assert len(sources) >= 9  # scatter, bar, beeswarm, six frame strips
+    assert all(source.startswith("data:image/png;base64,") for source in sources)
+    assert "http://" not in page and "https://" not in page
+    assert "Webench quality index" in page and "learned predictor, out-of-fold" in page
+
+
+def test_report_errors(small_loop, tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(
+        app,
+        [
+            "report",
+            "--model",
+            str(small_loop.model_dir),
+            "--scores",
+            str(tmp_path / "none.csv"),
+            "--out",
+            str(tmp_path / "r.html"),
+        ],
+    )
+    assert missing.exit_code == 1 and "none.csv" in missing.output
+    gone = runner.invoke(
+        app,
+        [
+            "report",
+            "--model",
+            str(small_loop.model_dir),
+            "--features",
+            str(tmp_path / "gone"),
+            "--out",
+            str(tmp_path / "r.html"),
+        ],
+    )
+    assert gone.exit_code == 1 and "no such feature table" in gone.output
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+def test_report_renders_in_chromium(report: Path, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+        page.goto(report.as_uri())
+        headings = page.locator("h2").all_inner_texts()
+        images_loaded = page.evaluate(
+            "Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)"
+        )
+        screenshot = tmp_path / "report.png"
+        page.screenshot(path=str(screenshot), full_page=True)
+        browser.close()
+    assert problems == []
+    assert headings[: len(SECTIONS)] == list(SECTIONS)
+    assert {"Grid", "Scored runs"} <= set(headings)
+    assert images_loaded and all(images_loaded)
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PIL import Image
+
+    with Image.open(screenshot) as image:
+        assert image.height > 3000  # the whole page, not just the first screen

@@ -1,0 +1,160 @@
+"""`qualitylab score`: inputs (manifest, folder + prompts), outputs and bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from qualitylab.cli import app
+from qualitylab.data.folder import read_input
+from qualitylab.data.manifest import ManifestError
+from qualitylab.score import SCORE_COLUMNS
+
+runner = CliRunner()
+
+
+def _videos(small_loop, count: int) -> list[Path]:
+    return sorted((small_loop.out_dir / "score_data" / "videos").glob("*.mp4"))[:count]
+
+
+def _folder(small_loop, tmp_path: Path, count: int = 4) -> Path:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for video in _videos(small_loop, count):
+        shutil.copy(video, folder / video.name)
+    return folder
+
+
+def _score(*args: str):
+    """`qualitylab score ARGS` in this process (one worker: no process start-up per test)."""
+    return runner.invoke(app, ["score", *args, "--workers", "1"])
+
+
+def test_scoring_a_manifest(small_loop, tmp_path: Path) -> None:
+    manifest = small_loop.out_dir / "score_data" / "manifest.csv"
+    out = tmp_path / "scores.csv"
+    result = _score(str(manifest), "--model", str(small_loop.model_dir), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out)
+    assert list(scores.columns) == SCORE_COLUMNS
+    assert len(scores) == 24 and scores["error"].isna().all()
+    assert scores["predicted_score"].is_monotonic_decreasing
+    assert list(scores["rank"]) == list(range(1, 25))
+    assert (scores["uncertainty"] >= 0).all()
+    assert scores["quality_index"].between(0, 1).all()
+    assert scores["top_shap"].str.count("; ").eq(2).all()
+    assert "best (" in result.output
+    # The same scores as the loop's own scoring of that run.
+    loop_scores = pd.read_csv(small_loop.scores).set_index("id")["predicted_score"]
+    pd.testing.assert_series_equal(
+        scores.set_index("id")["predicted_score"], loop_scores.loc[scores["id"]]
+    )
+    # A second run reuses the store next to the output.
+    again = _score(str(manifest), "--model", str(small_loop.model_dir), "--out", str(out))
+    assert again.exit_code == 0
+    store = json.loads((tmp_path / "scores_features" / "run.json").read_text())
+    assert {e["name"] for e in store["extractors"]} == {"ssim", "flow", "technical"}
+    assert store["sampling"]["num_frames"] == 8  # the predictor's sampling, not the default
+
+
+def test_folder_with_a_prompt_missing_scores_the_others(small_loop, tmp_path: Path) -> None:
+    folder = _folder(small_loop, tmp_path)
+    names = sorted(path.name for path in folder.glob("*.mp4"))
+    prompts = {name: f"prompt of {name}" for name in names[1:]}
+    (folder / "prompts.json").write_text(json.dumps(prompts))
+    out = tmp_path / "scores.csv"
+    result = _score(str(folder), "--model", str(small_loop.model_dir), "--out", str(out))
+    assert result.exit_code == 1
+    assert "1 of 4 videos could not be scored" in result.output
+    scores = pd.read_csv(out)
+    assert scores["predicted_score"].notna().sum() == 3
+    missing = scores[scores["error"].notna()].iloc[0]
+    assert missing["id"] == Path(names[0]).stem and "no prompt" in missing["error"]
+    allowed = _score(
+        str(folder), "--model", str(small_loop.model_dir), "--out", str(out), "--allow-failures"
+    )
+    assert allowed.exit_code == 0
+
+
+def test_a_broken_video_is_recorded_and_the_run_goes_on(small_loop, tmp_path: Path) -> None:
+    folder = _folder(small_loop, tmp_path, count=3)
+    (folder / "broken.mp4").write_bytes(b"not a video")
+    for video in folder.glob("*.mp4"):
+        video.with_suffix(".txt").write_text("a prompt")
+    out = tmp_path / "scores.csv"
+    result = _score(str(folder), "--model", str(small_loop.model_dir), "--out", str(out))
+    assert result.exit_code == 1
+    scores = pd.read_csv(out).set_index("id")
+    assert scores["predicted_score"].notna().sum() == 3
+    assert pd.isna(scores.loc["broken", "predicted_score"]) and scores.loc["broken", "error"]
+
+
+def test_prompt_files(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    for name in ("a.mp4", "b.webm", "sub/c.mp4"):
+        (tmp_path / name).write_bytes(b"")
+    csv = tmp_path / "p.csv"
+    csv.write_text("video,prompt\na.mp4,first\nb,second\nsub/c.mp4,third\n")
+    manifest, left_out = read_input(tmp_path, csv)
+    assert dict(zip(manifest.table["id"], manifest.table["prompt"])) == {
+        "a": "first",
+        "b": "second",
+        "sub/c": "third",
+    }
+    assert left_out.empty
+    listed = tmp_path / "p.json"
+    listed.write_text(json.dumps([{"video": "a.mp4", "prompt": "x"}]))
+    manifest, left_out = read_input(tmp_path, listed)
+    assert list(manifest.table["id"]) == ["a"]
+    assert sorted(left_out["id"]) == ["b", "sub/c"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[1, 2]", "expected an object"),
+        ("{not json", "cannot read prompts"),
+    ],
+)
+def test_bad_prompt_files(tmp_path: Path, content: str, message: str) -> None:
+    (tmp_path / "a.mp4").write_bytes(b"")
+    path = tmp_path / "prompts.json"
+    path.write_text(content)
+    with pytest.raises(ManifestError, match=message) as error:
+        read_input(tmp_path)
+    assert str(path) in str(error.value)
+
+
+def test_empty_folder(small_loop, tmp_path: Path) -> None:
+    result = _score(str(tmp_path), "--model", str(small_loop.model_dir), "--out", "s.csv")
+    assert result.exit_code == 1 and "no videos found" in result.output
+
+
+def _edited_model(small_loop, tmp_path: Path, **changes) -> Path:
+    model = tmp_path / "model"
+    shutil.copytree(small_loop.model_dir, model)
+    info = json.loads((model / "predictor.json").read_text())
+    (model / "predictor.json").write_text(json.dumps({**info, **changes}))
+    return model
+
+
+def test_model_from_another_version(small_loop, tmp_path: Path) -> None:
+    model = _edited_model(small_loop, tmp_path, format_version=99)
+    result = _score(str(tmp_path), "--model", str(model), "--out", "s.csv")
+    assert result.exit_code == 1 and "train it again" in result.output
+
+
+def test_features_that_do_not_match_the_schema(small_loop, tmp_path: Path) -> None:
+    info = json.loads((small_loop.model_dir / "predictor.json").read_text())
+    features = ["ssim.adjacent.bogus", *info["features"][1:]]
+    model = _edited_model(small_loop, tmp_path, features=features)
+    manifest = small_loop.out_dir / "score_data" / "manifest.csv"
+    result = _score(str(manifest), "--model", str(model), "--out", str(tmp_path / "s.csv"))
+    assert result.exit_code == 1
+    assert "do not match the predictor's schema" in result.output
+    assert "ssim.adjacent.bogus" in result.output
