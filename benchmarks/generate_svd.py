@@ -1,8 +1,9 @@
 """Stable Video Diffusion img2vid-xt: seconds per clip and peak GPU memory.
 
-Builds an SVD pipeline of the real img2vid-xt size with random weights (the UNet, VAE,
-image encoder and scheduler configs are written here from the published
-``stabilityai/stable-video-diffusion-img2vid-xt`` configs: nothing is downloaded), saves it
+Builds an SVD pipeline of the real img2vid-xt size with random weights (the UNet, VAE and
+image encoder configs are written here from the published
+``stabilityai/stable-video-diffusion-img2vid-xt`` configs, the scheduler's is
+``tests/tiny_pipelines.svd_scheduler``: nothing is downloaded), saves it
 in fp16 as the hub's fp16 variant, and times one 25-frame 576x1024 clip through
 qualitylab's own diffusers backend (``from_pretrained``, the run's settings), twice:
 
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from tiny_pipelines import save_tiny_text_to_image  # noqa: E402
+from tiny_pipelines import save_tiny_text_to_image, svd_scheduler  # noqa: E402
 
 from qualitylab.generate.diffusers_backend import DiffusersBackend  # noqa: E402
 from qualitylab.generate.settings import GenerateSettings  # noqa: E402
@@ -39,7 +40,6 @@ def save_real_size_svd(directory: Path) -> Path:
     """A random-weight SVD img2vid-xt pipeline of the published sizes, saved in fp16."""
     from diffusers import (
         AutoencoderKLTemporalDecoder,
-        EulerDiscreteScheduler,
         StableVideoDiffusionPipeline,
         UNetSpatioTemporalConditionModel,
     )
@@ -95,20 +95,7 @@ def save_real_size_svd(directory: Path) -> Path:
                 hidden_act="gelu",
             )
         )
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        interpolation_type="linear",
-        num_train_timesteps=1000,
-        prediction_type="v_prediction",
-        sigma_max=700.0,
-        sigma_min=0.002,
-        steps_offset=1,
-        timestep_spacing="leading",
-        timestep_type="continuous",
-        use_karras_sigmas=True,
-    )
+    scheduler = svd_scheduler()
     pipeline = StableVideoDiffusionPipeline(
         vae=vae.half(),
         image_encoder=image_encoder.half(),

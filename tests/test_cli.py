@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from qualitylab import __version__
 from qualitylab.cli import app
+from qualitylab.weights import CATALOGUE
 
 runner = CliRunner()
 
@@ -42,7 +43,7 @@ def test_doctor_reports_missing_weights_and_exits_zero(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     for expected in ("torch", "torchvision", "cuda", "video encode/decode", "The core works."):
         assert expected in result.output
-    assert len(re.findall(r"│ missing\s+│", result.output)) == 11
+    assert len(re.findall(r"│ missing\s+│", result.output)) == len(CATALOGUE)
     assert "hf download openai/clip-vit-base-patch32" in result.output
     assert "stabilityai/stable-video-diffusion-img2vid-xt-1-1" in result.output
 
@@ -170,13 +171,3 @@ def test_extract_features_rejects_bad_options(tmp_path, extra, message):
     )
     assert result.exit_code == 1
     assert message in result.output
-
-
-def test_demo_builds_validates_and_extracts(tmp_path):
-    result = invoke("demo", "--out-dir", str(tmp_path))
-    assert result.exit_code == 0, result.output
-    assert "synthetic_score │ 32" in result.output
-    assert "32 videos: 32 computed" in result.output
-    table = pd.read_parquet(tmp_path / "features" / "features.parquet")
-    assert len(table) == 32 and "flow.magnitude_mean.mean" in table.columns
-    assert "32 from the store" in invoke("demo", "--out-dir", str(tmp_path)).output

@@ -18,10 +18,10 @@ from qualitylab.learn.metrics import (
     HIGHER_IS_BETTER,
     PRIMARY,
     REGRESSION_METRICS,
-    _resample_weights,
     _weighted_scores,
     bootstrap_ci,
     format_mean_std,
+    resample_weights,
     scores,
     summarize,
     to_json_ready,
@@ -117,7 +117,7 @@ def test_resample_scores_equal_scores_on_expanded_rows(task, grouped):
     n = 60
     data = regression_data(n) if task == "regression" else classification_data(n)
     groups = np.arange(n) // 4 if grouped else None
-    weights = _resample_weights(n, groups, 12, np.random.default_rng(3))
+    weights = resample_weights(n, groups, 12, np.random.default_rng(3))
     replicates = _weighted_scores(task, weights, *_prepared(task, data))
     for b, row_weights in enumerate(weights):
         rows = np.repeat(np.arange(n), row_weights.astype(int))
@@ -136,7 +136,7 @@ def _prepared(task, data):
 
 def test_grouped_resamples_keep_groups_whole():
     groups = np.repeat(["a", "b", "c", "d", "e"], [1, 2, 3, 4, 5])
-    weights = _resample_weights(groups.size, groups, 200, np.random.default_rng(0))
+    weights = resample_weights(groups.size, groups, 200, np.random.default_rng(0))
     for label in np.unique(groups):
         in_group = weights[:, groups == label]
         assert (in_group == in_group[:, :1]).all()

@@ -28,12 +28,31 @@ from tiny_weights import clip_tokenizer
 TINY_SIZE = 32
 
 
+def svd_scheduler():
+    """The EulerDiscreteScheduler configured as stable-video-diffusion-img2vid-xt's."""
+    from diffusers import EulerDiscreteScheduler
+
+    return EulerDiscreteScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        interpolation_type="linear",
+        num_train_timesteps=1000,
+        prediction_type="v_prediction",
+        sigma_max=700.0,
+        sigma_min=0.002,
+        steps_offset=1,
+        timestep_spacing="leading",
+        timestep_type="continuous",
+        use_karras_sigmas=True,
+    )
+
+
 def save_tiny_svd(directory: Path, seed: int = 0, variant: str | None = None) -> Path:
     """A seeded tiny Stable Video Diffusion img2vid pipeline, saved as a pipeline directory
     (with ``variant="fp16"``, its weight files named as the hub's fp16 variant files are)."""
     from diffusers import (
         AutoencoderKLTemporalDecoder,
-        EulerDiscreteScheduler,
         StableVideoDiffusionPipeline,
         UNetSpatioTemporalConditionModel,
     )
@@ -53,20 +72,7 @@ def save_tiny_svd(directory: Path, seed: int = 0, variant: str | None = None) ->
         projection_class_embeddings_input_dim=96,
         addition_time_embed_dim=32,
     )
-    scheduler = EulerDiscreteScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        interpolation_type="linear",
-        num_train_timesteps=1000,
-        prediction_type="v_prediction",
-        sigma_max=700.0,
-        sigma_min=0.002,
-        steps_offset=1,
-        timestep_spacing="leading",
-        timestep_type="continuous",
-        use_karras_sigmas=True,
-    )
+    scheduler = svd_scheduler()
     torch.manual_seed(seed)
     vae = AutoencoderKLTemporalDecoder(
         block_out_channels=[32, 64],

@@ -18,6 +18,7 @@ from qualitylab.cli import (  # noqa: F401  (importing a module registers its co
     demo,
     environment,
     features,
+    generate,
     learn,
     results,
 )

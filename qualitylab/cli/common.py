@@ -3,6 +3,9 @@ common options and the helpers that turn library errors into messages."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -59,6 +62,31 @@ TargetOpt = Annotated[
     ),
 ]
 SplitOpt = Annotated[str | None, typer.Option(help="Split of a Hugging Face dataset.")]
+
+
+@contextmanager
+def extraction_progress() -> Iterator[tuple[Callable[[int], None], Callable[[object], None]]]:
+    """A progress bar of an extraction (videos, frames/s, time left); yields the
+    ``on_start(total)`` and ``on_result(result)`` callbacks that drive it. A second
+    ``on_start`` (e.g. a scoring after a training extraction) starts a new bar."""
+    with progress_bar(frames_per_second=True) as progress:
+        task, started, decoded = None, time.perf_counter(), 0
+
+        def on_start(total: int) -> None:
+            nonlocal task, started, decoded
+            task, started, decoded = (
+                progress.add_task("extracting", total=total, fps=0.0),
+                time.perf_counter(),
+                0,
+            )
+
+        def on_result(result) -> None:
+            nonlocal decoded
+            decoded += result.frames
+            rate = decoded / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, advance=1, fps=rate)
+
+        yield on_start, on_result
 
 
 def split_list(values: list[str] | None) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from qualitylab.cli.common import app, console, errors, fail, progress_bar
+from qualitylab.cli.common import app, console, errors, extraction_progress, fail
 
 
 @app.command()
@@ -57,21 +57,12 @@ def _run_loop(experiment, out_dir: Path, base_dir: Path) -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()
-    with progress_bar() as progress:
+    with extraction_progress() as (on_start, on_result):
 
         def step(name: str) -> None:
-            progress.console.print(f"[bold]{name}[/] ({time.perf_counter() - started:.0f} s)")
+            errors.print(f"[bold]{name}[/] ({time.perf_counter() - started:.0f} s)")
 
-        def extraction_start(total: int) -> None:
-            nonlocal task
-            task = progress.add_task("extracting", total=total)
-
-        task = None
-        hooks = LoopHooks(
-            step=step,
-            extraction_start=extraction_start,
-            extraction_result=lambda result: progress.update(task, advance=1),
-        )
+        hooks = LoopHooks(step=step, extraction_start=on_start, extraction_result=on_result)
         try:
             result = run_loop(experiment, out_dir, base_dir=base_dir, hooks=hooks)
         except (RunError, ManifestError, PredictorError, ValueError, FileExistsError) as exc:

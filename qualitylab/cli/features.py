@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -20,9 +19,9 @@ from qualitylab.cli.common import (
     VideoCol,
     app,
     console,
+    extraction_progress,
     fail,
     open_manifest,
-    progress_bar,
     split_list,
 )
 
@@ -34,24 +33,14 @@ def extract_with_progress(manifest, names, out: Path, workers: int | None = None
     """Run an extraction with a progress bar (videos, frames/s, time left)."""
     from qualitylab.features.run import RunError, extract_features
 
-    with progress_bar(frames_per_second=True) as progress:
-        task = progress.add_task("extracting", total=None, fps=0.0)
-        started = time.perf_counter()
-        decoded = 0
-
-        def on_result(result) -> None:
-            nonlocal decoded
-            decoded += result.frames
-            rate = decoded / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, advance=1, fps=rate)
-
+    with extraction_progress() as (on_start, on_result):
         try:
             return extract_features(
                 manifest,
                 names,
                 out,
                 workers=workers,
-                on_start=lambda total: progress.update(task, total=total),
+                on_start=on_start,
                 on_result=on_result,
                 **options,
             )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
-from qualitylab.cli.common import app, console, errors, fail, progress_bar
+from qualitylab.cli.common import app, console, errors, extraction_progress, fail
 
 ModelOpt = Annotated[Path, typer.Option(help="A model directory written by `qualitylab train`.")]
 SUMMARY_ROWS = 20
@@ -83,16 +82,7 @@ def score(
     for row in skipped.itertuples():
         errors.print(f"[yellow]skipped:[/] {escape(row.id)}: {escape(row.error)}")
     store = features_dir or out.with_name(out.stem + "_features")
-    with progress_bar(frames_per_second=True) as progress:
-        task = progress.add_task("extracting", total=None, fps=0.0)
-        started, decoded = time.perf_counter(), 0
-
-        def on_result(result) -> None:
-            nonlocal decoded
-            decoded += result.frames
-            rate = decoded / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, advance=1, fps=rate)
-
+    with extraction_progress() as (on_start, on_result):
         try:
             result = score_manifest(
                 manifest,
@@ -100,7 +90,7 @@ def score(
                 store,
                 skipped=skipped,
                 workers=workers or None,
-                on_start=lambda total: progress.update(task, total=total),
+                on_start=on_start,
                 on_result=on_result,
             )
         except (RunError, PredictorError) as exc:
