@@ -21,6 +21,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from qualitylab.atomic import write_text
 from qualitylab.config import read_yaml_model
 from qualitylab.data.manifest import ColumnMapping, load_manifest
 from qualitylab.data.samples import MAX_CLIPS, MIN_CLIPS, build_demo_dataset
@@ -131,7 +132,7 @@ def run_loop(
     hooks = hooks or LoopHooks()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "experiment.yaml").write_text(experiment.to_yaml(), encoding="utf-8")
+    write_text(out_dir / "experiment.yaml", experiment.to_yaml())
 
     hooks.step("data")
     manifest = _manifest(experiment.data, out_dir / "data", base_dir, experiment.target)

@@ -26,7 +26,6 @@ from qualitylab.features.run import RunSummary, extract_features
 from qualitylab.features.tables import TABLE_FILES
 from qualitylab.learn.explain import explain, top_contributions
 from qualitylab.learn.predictor import Predictor, PredictorError
-from qualitylab.learn.timeline import split_feature
 from qualitylab.webench import QualityIndexConfig, quality_index
 
 # Extracted with the predictor's features so that the quality index has its technical checks.
@@ -64,9 +63,7 @@ def extraction_plan(predictor: Predictor) -> tuple[list[str], dict[str, dict], S
         names = [entry["name"] for entry in recorded]
         overrides = {entry["name"]: _value_settings(entry) for entry in recorded}
     else:
-        names = list(
-            dict.fromkeys(split_feature(column)[0].split(".")[0] for column in predictor.columns)
-        )
+        names = list(dict.fromkeys(column.split(".")[0] for column in predictor.columns))
         overrides = {}
         notes.append(
             "the predictor does not record its extractors' settings; the defaults of "

@@ -158,3 +158,14 @@ def test_features_that_do_not_match_the_schema(small_loop, tmp_path: Path) -> No
     assert result.exit_code == 1
     assert "do not match the predictor's schema" in result.output
     assert "ssim.adjacent.bogus" in result.output
+
+
+def test_a_generation_run_folder_is_read_through_its_manifest(tmp_path: Path) -> None:
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "p001.mp4").write_bytes(b"")
+    (tmp_path / "manifest.csv").write_text("id,video,prompt\np001,videos/p001.mp4,a story\n")
+    manifest, left_out = read_input(tmp_path)
+    assert list(manifest.table["id"]) == ["p001"] and left_out.empty
+    assert manifest.table["video"].iloc[0] == str(tmp_path / "videos" / "p001.mp4")
+    with pytest.raises(ManifestError, match="--prompts is for a folder"):
+        read_input(tmp_path / "manifest.csv", tmp_path / "prompts.json")
