@@ -178,7 +178,9 @@ def run_loop(
     predictor = load_predictor(model_dir)
 
     hooks.step("explain")
-    write_explanations(predictor, table, out_dir / "explain", signals_dir=out_dir / "features")
+    explained = write_explanations(
+        predictor, table, out_dir / "explain", signals_dir=out_dir / "features"
+    )
 
     scoring, scores_path = None, None
     if experiment.score is not None:
@@ -201,6 +203,7 @@ def run_loop(
         model_dir,
         table,
         score_files=[scores_path] if scores_path else [],
+        explanation=explained.explanation,
     )
     report = build_report(inputs, out_dir / "report.html")
     return LoopResult(

@@ -22,7 +22,7 @@ from qualitylab.data.manifest import Manifest
 from qualitylab.data.video import Sampling
 from qualitylab.features.extract import VideoResult
 from qualitylab.features.registry import extractor_class, get_spec
-from qualitylab.features.run import RunSummary, extract_features
+from qualitylab.features.run import extract_features
 from qualitylab.features.tables import TABLE_FILES
 from qualitylab.learn.explain import explain, top_contributions
 from qualitylab.learn.predictor import Predictor, PredictorError
@@ -48,9 +48,6 @@ class ScoreResult:
     """The scores of a run (ranked, failed videos last with their error) and its notes."""
 
     scores: pd.DataFrame
-    extraction: RunSummary | None
-    index_families: list[str] = field(default_factory=list)
-    index_missing: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -125,7 +122,6 @@ def score_manifest(
     if not table.empty:
         table = table[table["id"].isin(set(manifest.table["id"]) - set(errors))]
     result = score_table(table, predictor, index_config)
-    result.extraction = summary
     result.notes = notes + result.notes
     failed = manifest.table[manifest.table["id"].isin(errors)][["id", "video", "prompt"]]
     failed = failed.assign(error=failed["id"].map(errors))
@@ -142,7 +138,7 @@ def score_table(
     """Score the rows of a feature table: prediction, uncertainty, quality index, top SHAP,
     ranked by the predicted score (highest first)."""
     if table.empty:
-        return ScoreResult(pd.DataFrame(columns=SCORE_COLUMNS), None)
+        return ScoreResult(pd.DataFrame(columns=SCORE_COLUMNS))
     try:
         predicted = predictor.predict(table)
     except PredictorError as exc:
@@ -158,7 +154,7 @@ def score_table(
     scores["top_shap"] = top_contributions(explain(predictor, table))
     scores = scores.sort_values("predicted_score", ascending=False, ignore_index=True)
     scores.insert(0, "rank", np.arange(1, len(scores) + 1))
-    result = ScoreResult(scores, None, list(index.families), list(index.missing_families))
+    result = ScoreResult(scores)
     if index.missing_families:
         result.notes.append(
             f"quality index without {', '.join(index.missing_families)} (not among the features)"

@@ -19,9 +19,10 @@ from typing import Any
 
 import jinja2
 import pandas as pd
+from scipy import stats
 
 from qualitylab.data.video import Sampling, VideoDecodeError, decode
-from qualitylab.learn.explain import explain, global_importance
+from qualitylab.learn.explain import Explanation, explain, global_importance
 from qualitylab.learn.metrics import bootstrap_ci, format_mean_std
 from qualitylab.learn.predictor import OOF_FILE, Predictor
 from qualitylab.report import plots
@@ -42,13 +43,15 @@ VIDEOS_SHOWN = 3
 
 @dataclass
 class ReportInputs:
-    """What a report is made from; ``grid_dir`` and ``score_files`` are optional."""
+    """What a report is made from; ``grid_dir`` and ``score_files`` are optional, and
+    ``explanation`` (SHAP of ``table``) is computed when not given."""
 
     predictor: Predictor
     model_dir: Path
     table: pd.DataFrame
     grid_dir: Path | None = None
     score_files: list[Path] = field(default_factory=list)
+    explanation: Explanation | None = None
 
 
 def build_report(inputs: ReportInputs, out: str | Path) -> Path:
@@ -77,7 +80,7 @@ def _context(inputs: ReportInputs, scratch: Path) -> dict[str, Any]:
     info = predictor.info
     target = info["target"]
     oof = _out_of_fold(inputs.model_dir, table)
-    explanation = explain(predictor, table)
+    explanation = inputs.explanation or explain(predictor, table)
     importance = global_importance(explanation)
     return {
         "sections": SECTIONS,
@@ -197,8 +200,6 @@ def _baseline(table: pd.DataFrame, oof: pd.DataFrame, info: dict) -> dict[str, A
     index_ci = bootstrap_ci(
         "regression", rows["target"], rows["quality_index"], groups=groups, seed=info["seed"]
     )["spearman"]
-    from scipy import stats
-
     index_rho = stats.spearmanr(rows["quality_index"], rows["target"]).statistic
     grouped = f" (folds grouped by {group_by})" if group_by else ""
     return {
