@@ -225,3 +225,32 @@ def test_format_mean_std():
     assert format_mean_std(0.41234, 0.0509) == "0.412 ± 0.051"
     assert format_mean_std(0.5, 0.25, digits=1) == "0.5 ± 0.2"
     assert format_mean_std(float("nan"), 0.1) == "–"
+
+
+def test_pairwise_accuracy_counts_pairs_within_groups_only():
+    from qualitylab.learn.metrics import pairwise_accuracy
+
+    truth = [1, 2, 3, 5, 5, 1]
+    groups = ["a", "a", "a", "b", "b", "c"]
+    # group a: 3 pairs, prediction reverses one of them; group b: tied truth, no pair;
+    # group c: one row, no pair.
+    predicted = [0.1, 0.3, 0.2, 9, 1, 4]
+    accuracy, pairs = pairwise_accuracy(truth, predicted, groups)
+    assert pairs == 3
+    assert accuracy == pytest.approx(2 / 3)
+    tied, _ = pairwise_accuracy([1, 2], [0.5, 0.5], ["g", "g"])
+    assert tied == 0.5
+    nothing, count = pairwise_accuracy([1, 1], [1, 2], ["g", "g"])
+    assert count == 0 and np.isnan(nothing)
+
+
+def test_group_and_system_correlations():
+    from qualitylab.learn.metrics import group_correlations, system_correlation
+
+    truth = [1, 2, 3, 4, 10, 11, 12, 13]
+    predicted = [4, 3, 2, 1, 10, 11, 12, 13]
+    groups = ["x"] * 4 + ["y"] * 4
+    within = group_correlations(truth, predicted, groups)
+    assert within["x"] == pytest.approx(-1.0) and within["y"] == pytest.approx(1.0)
+    three = ["x"] * 3 + ["y"] * 3 + ["z"] * 2
+    assert system_correlation(truth, predicted, three) == pytest.approx(1.0)

@@ -315,3 +315,54 @@ def _weighted_kendall(weights: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.n
 
     untied = pair_sum(np.abs(sign_x)) * pair_sum(np.abs(sign_y))
     return np.clip(_divide(pair_sum(sign_x * sign_y), np.sqrt(untied)), -1.0, 1.0)
+
+
+def pairwise_accuracy(truth: Any, predicted: Any, groups: Any) -> tuple[float, int]:
+    """Within-group pairwise accuracy and the number of pairs it is over.
+
+    Of the pairs of rows in one group (e.g. two videos of one prompt) that people rated
+    differently, the share the prediction orders the same way; a tie in the prediction
+    counts half. This is what an A/B of two model versions on one prompt set relies on.
+    NaN (with 0 pairs) when no group holds two differently rated rows.
+    """
+    truth = np.asarray(truth, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    _, codes = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    agree, pairs = 0.0, 0
+    for code in np.unique(codes):
+        rows = np.flatnonzero(codes == code)
+        if rows.size < 2:
+            continue
+        sign_truth = np.sign(truth[rows][:, None] - truth[rows][None, :])
+        sign_pred = np.sign(predicted[rows][:, None] - predicted[rows][None, :])
+        upper = np.triu(np.ones((rows.size, rows.size), dtype=bool), k=1) & (sign_truth != 0)
+        pairs += int(upper.sum())
+        agree += float((sign_truth[upper] == sign_pred[upper]).sum())
+        agree += 0.5 * float((sign_pred[upper] == 0).sum())
+    return (agree / pairs if pairs else math.nan), pairs
+
+
+def group_correlations(
+    truth: Any, predicted: Any, groups: Any, method: str = "spearman"
+) -> dict[str, float]:
+    """The correlation of ``predicted`` with ``truth`` inside each group (e.g. per
+    generator), by group label; NaN for a group of fewer than three rows or a constant side."""
+    truth = np.asarray(truth, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    labels = np.asarray(groups).astype(str)
+    return {
+        label: _correlation(method, predicted[labels == label], truth[labels == label])
+        for label in sorted(set(labels))
+    }
+
+
+def system_correlation(truth: Any, predicted: Any, groups: Any, method: str = "spearman") -> float:
+    """The correlation of the group means (system level, as VBench and EvalCrafter report
+    their metrics): one point per group, e.g. per generator."""
+    truth = np.asarray(truth, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    labels = np.asarray(groups).astype(str)
+    names = sorted(set(labels))
+    means_truth = np.array([truth[labels == name].mean() for name in names])
+    means_pred = np.array([predicted[labels == name].mean() for name in names])
+    return _correlation(method, means_pred, means_truth)
