@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from qualitylab import __version__
 from qualitylab.cli import app
+from qualitylab.features.extract import FACT_COLUMNS
 from qualitylab.weights import CATALOGUE
 
 runner = CliRunner()
@@ -109,7 +110,7 @@ def test_extract_features_and_inspect(tmp_path):
 
     listing = invoke("features", "ls", str(out))
     assert listing.exit_code == 0
-    assert re.search(r"technical\s+│\s+1\s+│\s+\w{16}\s+│\s+2", listing.output)
+    assert re.search(r"technical\s+│\s+1\s+│\s+\w{16}\s+│\s+2 of 2", listing.output)
     assert "(2 rows × " in listing.output
 
     shown = invoke("features", "show", str(out), "a")
@@ -125,7 +126,8 @@ def test_extract_features_and_inspect(tmp_path):
 
     csv = tmp_path / "combined.csv"
     made = invoke("features", "table", str(out), "--set", "combined", "--to", str(csv))
-    assert made.exit_code == 0 and pd.read_csv(csv).shape == (2, 4 + 115 * 13)
+    described = 4 + len(FACT_COLUMNS) + 1  # manifest columns, video facts, warnings
+    assert made.exit_code == 0 and pd.read_csv(csv).shape == (2, described + 115 * 13)
 
 
 def test_extract_features_failures_set_the_exit_code(tmp_path):

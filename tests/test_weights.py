@@ -239,7 +239,7 @@ def test_list_shows_where_a_present_model_is_and_its_size(empty_caches):
 
 def test_list_says_when_a_revision_is_not_pinned(empty_caches, monkeypatch):
     unpinned = PretrainedModel("tiny", "a test model", (HubFile("someone/tiny", "w.pt"),))
-    monkeypatch.setattr("qualitylab.weights.CATALOGUE", (*CATALOGUE, unpinned))
+    monkeypatch.setattr("qualitylab.weights.catalogue.CATALOGUE", (*CATALOGUE, unpinned))
     result = invoke("list")
     assert "tiny: revision not pinned for someone/tiny (its main branch is used)" in result.output
     assert "    or: hf download someone/tiny w.pt\n" in result.output

@@ -62,6 +62,12 @@ TargetOpt = Annotated[
     ),
 ]
 SplitOpt = Annotated[str | None, typer.Option(help="Split of a Hugging Face dataset.")]
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Feature store of the signals, shared by runs (default: $QUALITYLAB_HOME/store)."
+    ),
+]
 
 
 @contextmanager
@@ -127,7 +133,7 @@ FeaturesArg = Annotated[
 
 def read_features(path: Path):
     """The feature table at ``path`` and its extractor descriptions; exits on a missing file."""
-    from qualitylab.features.tables import read_feature_table
+    from qualitylab.features.layout import read_feature_table
 
     try:
         return read_feature_table(path)

@@ -49,7 +49,7 @@ def train(
     """
     import optuna
 
-    from qualitylab.features.tables import feature_run
+    from qualitylab.features.layout import feature_run
     from qualitylab.learn.predictor import save_predictor
     from qualitylab.learn.spaces import parse_space
     from qualitylab.learn.train import TrainConfig

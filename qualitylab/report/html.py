@@ -24,7 +24,7 @@ from scipy import stats
 from qualitylab.data.video import Sampling, VideoDecodeError, decode
 from qualitylab.learn.explain import Explanation, explain, global_importance
 from qualitylab.learn.metrics import bootstrap_ci, format_mean_std
-from qualitylab.learn.predictor import OOF_FILE, Predictor
+from qualitylab.learn.predictor import OOF_FILE, Predictor, PredictorError
 from qualitylab.report import plots
 from qualitylab.webench import quality_index
 
@@ -147,7 +147,15 @@ def _dataset(table: pd.DataFrame, target: str, info: dict, scratch: Path) -> dic
     if sampling:
         chosen = {k: v for k, v in sampling.items() if v is not None}
         facts.append(("frame sampling", ", ".join(f"{k}={v}" for k, v in chosen.items()) or "all"))
-    return {"facts": facts}
+    return {"facts": facts, "warnings": _video_warnings(table)}
+
+
+def _video_warnings(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """(id, warning) of every video whose file looked damaged or cut short when read."""
+    if "warnings" not in table:
+        return []
+    flagged = table[table["warnings"].fillna("").astype(str) != ""]
+    return [(str(row["id"]), str(row["warnings"])) for _, row in flagged.iterrows()]
 
 
 def _min_mean_max(values: pd.Series) -> str:
@@ -191,6 +199,12 @@ def _baseline(table: pd.DataFrame, oof: pd.DataFrame, info: dict) -> dict[str, A
     index_table = index.table.assign(id=table["id"].astype(str).to_numpy())
     rows = oof.merge(index_table[["id", "quality_index"]], on="id", how="inner")
     rows = rows.dropna(subset=["target", "quality_index"])
+    if rows.empty:
+        raise PredictorError(
+            f"the feature table holds none of the {len(oof)} rated videos the predictor was "
+            f"cross-validated on (it has {len(table)} rows); pass --features with the table "
+            "it was trained on"
+        )
     group_by = info["config"].get("group_by")
     groups = None
     if group_by and group_by in table:
