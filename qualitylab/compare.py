@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from qualitylab.atomic import write_text
+from qualitylab.errors import QualitylabError
 from qualitylab.features.extract import FACT_COLUMNS
 from qualitylab.features.layout import read_feature_table
 from qualitylab.features.registry import REGISTRY
@@ -63,7 +64,7 @@ _FRAME_VALUE = re.compile(r"\.f\d{3}$")
 _TIE_RTOL, _TIE_ATOL = 1e-9, 1e-12
 
 
-class CompareError(ValueError):
+class CompareError(QualitylabError, ValueError):
     """Two runs that cannot be compared (no common prompt, no common metric, …)."""
 
 

@@ -26,7 +26,7 @@ from qualitylab.features.registry import extractor_class, get_spec
 from qualitylab.features.run import extract_features
 from qualitylab.learn.explain import explain, top_contributions
 from qualitylab.learn.predictor import Predictor, PredictorError
-from qualitylab.webench import QualityIndexConfig, quality_index
+from qualitylab.webench import DEGENERATE_NOTE, QualityIndexConfig, quality_index
 
 # Extracted with the predictor's features so that the quality index has its technical checks.
 INDEX_EXTRACTOR = "technical"
@@ -164,6 +164,8 @@ def score_table(
         result.notes.append(
             f"quality index without {', '.join(index.missing_families)} (not among the features)"
         )
+    if index.degenerate:
+        result.notes.append(DEGENERATE_NOTE)
     return result
 
 

@@ -220,8 +220,13 @@ def test_list_on_an_empty_home_shows_every_model_missing_with_its_commands(empty
     assert len(re.findall(r"│ missing\s+│", result.output)) == len(CATALOGUE)
     for model in CATALOGUE:
         assert f"    qualitylab weights download {model.key}\n" in result.output
-        for command in availability(model).fetch_commands():
-            assert f"    or: {command}\n" in result.output
+        commands = availability(model).fetch_commands()
+        if len(commands) == 1:
+            assert f"    or: {commands[0]}\n" in result.output
+        else:  # every file is needed: listed under one heading, not as alternatives
+            assert all(f"\n      {command}\n" in result.output for command in commands)
+    imagereward = result.output.split("  imagereward  (")[1].split("\n  lpips_alex")[0]
+    assert "or all of:" in imagereward and "or: " not in imagereward
     assert "qualitylab weights import KEY DIR" in result.output
     assert "revision not pinned" not in result.output
 

@@ -55,7 +55,8 @@ def extract_features(
     features: Annotated[
         list[str],
         typer.Option(
-            help="Extractors to run; comma-separate or repeat (see `qualitylab features list`)."
+            metavar="NAME[,NAME...]",
+            help="Extractors to run; comma-separate or repeat (see `qualitylab features list`).",
         ),
     ],
     out: Annotated[Path, typer.Option(help="Directory of this run's index and feature tables.")],
@@ -75,7 +76,8 @@ def extract_features(
     config: Annotated[
         list[str] | None,
         typer.Option(
-            help="Extractor setting EXTRACTOR.KEY=VALUE, e.g. technical.dark_threshold=30; repeat."
+            metavar="EXTRACTOR.KEY=VALUE",
+            help="Extractor setting EXTRACTOR.KEY=VALUE, e.g. technical.dark_threshold=30; repeat.",
         ),
     ] = None,
     workers: Annotated[
@@ -195,11 +197,12 @@ def _print_run_summary(summary) -> None:
 
 @features_app.command("list")
 def features_list() -> None:
-    """List the extractors: name, kind, version, signals, and the weights they need."""
-    from qualitylab.features.registry import SPECS
+    """List every extractor, classical and learned: name, kind, version, signals, and the
+    weights it needs (see `qualitylab weights list` for which are present)."""
+    from qualitylab.features.registry import REGISTRY
 
     table = Table("extractor", "kind", "version", "signals", "weights", "description")
-    for spec in SPECS:
+    for spec in REGISTRY.values():
         signals = ", ".join(signal.name for signal in spec.signals)
         table.add_row(
             spec.name,

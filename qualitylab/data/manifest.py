@@ -22,6 +22,7 @@ from typing import Literal
 import pandas as pd
 
 from qualitylab.data.video import SUPPORTED_EXTENSIONS, VideoDecodeError, probe
+from qualitylab.errors import QualitylabError
 
 TABLE_FORMATS = {
     ".csv": "csv",
@@ -35,7 +36,7 @@ TABLE_FORMATS = {
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-class ManifestError(Exception):
+class ManifestError(QualitylabError):
     """A dataset that cannot be loaded at all; the message names the source and the cause."""
 
 

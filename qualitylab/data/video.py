@@ -38,6 +38,8 @@ import av.video.stream
 import numpy as np
 from av.video.reformatter import Interpolation
 
+from qualitylab.errors import QualitylabError
+
 __all__ = [
     "SUPPORTED_EXTENSIONS",
     "Clip",
@@ -71,7 +73,7 @@ _AV_ERRORS = (av.error.FFmpegError, OSError)
 _GIF_TRAILER = b"\x3b"
 
 
-class VideoDecodeError(Exception):
+class VideoDecodeError(QualitylabError):
     """A file could not be decoded as a video; ``path`` is the file, the message says why."""
 
     def __init__(self, path: str | Path, reason: str) -> None:

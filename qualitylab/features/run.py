@@ -19,6 +19,7 @@ from qualitylab.atomic import write_parquet, write_text
 from qualitylab.config import store_dir
 from qualitylab.data.manifest import Manifest, target_problems
 from qualitylab.data.video import Sampling
+from qualitylab.errors import QualitylabError
 from qualitylab.features.extract import (
     FACT_COLUMNS,
     ExtractorPlan,
@@ -39,7 +40,7 @@ from qualitylab.features.store import FeatureStore
 from qualitylab.features.tables import write_tables
 
 
-class RunError(Exception):
+class RunError(QualitylabError):
     """A run that cannot start: bad ids in the manifest, an unknown extractor, a bad setting,
     missing pretrained weights, or a directory that holds another run's tables."""
 

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from qualitylab.errors import QualitylabError
 from qualitylab.features.learned.runtime import model_directory
 from qualitylab.weights import CATALOGUE, HubRepo, availability, find_model
 
@@ -28,7 +29,7 @@ _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _LARGE_WEIGHTS = 500 * 2**20  # bytes; above this a model is taken to be full-size
 
 
-class GenerationError(Exception):
+class GenerationError(QualitylabError):
     """A generation run cannot start or go on; the message says why and what to do."""
 
 

@@ -211,26 +211,30 @@ def _baseline(table: pd.DataFrame, oof: pd.DataFrame, info: dict) -> dict[str, A
         by_id = dict(zip(table["id"].astype(str), table[group_by]))
         groups = rows["id"].map(by_id).to_numpy()
     spearman = _cv_cells(info["cv"]["spearman"])
-    index_ci = bootstrap_ci(
-        "regression", rows["target"], rows["quality_index"], groups=groups, seed=info["seed"]
-    )["spearman"]
-    index_rho = stats.spearmanr(rows["quality_index"], rows["target"]).statistic
     grouped = f" (folds grouped by {group_by})" if group_by else ""
-    return {
-        "rows": [
-            {
-                "name": f"learned predictor, out-of-fold{grouped}",
-                "spearman": spearman["oof"],
-                "ci": spearman["ci"],
-                "cv": spearman["mean_std"],
-            },
+    scorers = [
+        {
+            "name": f"learned predictor, out-of-fold{grouped}",
+            "spearman": spearman["oof"],
+            "ci": spearman["ci"],
+            "cv": spearman["mean_std"],
+        }
+    ]
+    if not index.degenerate:
+        index_ci = bootstrap_ci(
+            "regression", rows["target"], rows["quality_index"], groups=groups, seed=info["seed"]
+        )["spearman"]
+        index_rho = stats.spearmanr(rows["quality_index"], rows["target"]).statistic
+        scorers.append(
             {
                 "name": "Webench quality index (hand-weighted, no training)",
                 "spearman": f"{index_rho:.3f}",
                 "ci": f"[{index_ci[0]:.3f}, {index_ci[1]:.3f}]",
                 "cv": "-",
-            },
-        ],
+            }
+        )
+    return {
+        "rows": scorers,
         "videos": len(rows),
         "target": target,
         "description": index.describe(),

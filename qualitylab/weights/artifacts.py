@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from qualitylab.errors import QualitylabError
+
 HUGGING_FACE_CACHE = "Hugging Face cache"
 TORCH_HUB_CACHE = "torch hub cache"
 
 
-class WeightsError(Exception):
+class WeightsError(QualitylabError):
     """A weights operation could not be done; the message says why, ``hint`` what to do."""
 
     def __init__(self, message: str, hint: str = "") -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, ClassVar
 from pydantic import Field
 
 from qualitylab.device import Device, Precision, resolve, torch_dtype
+from qualitylab.errors import QualitylabError
 from qualitylab.features.base import Extractor, ExtractorConfig, ExtractorSpec
 from qualitylab.weights import Availability, HubRepo, availability, find_model
 
@@ -56,7 +57,7 @@ class LearnedConfig(ExtractorConfig):
         return torch_dtype(self.resolved().precision)
 
 
-class MissingWeightsError(RuntimeError):
+class MissingWeightsError(QualitylabError, RuntimeError):
     """Pretrained weights an extractor needs are not on this machine."""
 
 
