@@ -24,7 +24,12 @@ from PIL import Image
 
 from qualitylab.device import resolve, torch_dtype
 from qualitylab.generate.images import fit_image, to_uint8
-from qualitylab.generate.models import GenerationError, ResolvedModel, pipeline_class, resolve_model
+from qualitylab.generate.models import (
+    GenerationError,
+    ResolvedModel,
+    pipeline_class,
+    resolve_models,
+)
 from qualitylab.generate.settings import GenerateSettings
 
 SVD_PIPELINE = "StableVideoDiffusionPipeline"
@@ -77,8 +82,9 @@ class DiffusersBackend:
         absent weights) before anything is generated."""
         if self._video is not None:
             return
-        self.keyframe_model = resolve_model(self.settings.keyframe.model, "keyframe")
-        self.clip_model = resolve_model(self.settings.clip.model, "clip")
+        self.keyframe_model, self.clip_model = resolve_models(
+            (self.settings.keyframe.model, "keyframe"), (self.settings.clip.model, "clip")
+        )
         found = pipeline_class(self.clip_model.directory)
         if found != SVD_PIPELINE:
             raise GenerationError(

@@ -68,6 +68,21 @@ class ResolvedModel:
         return self.weights_bytes > _LARGE_WEIGHTS
 
 
+def resolve_models(*wanted: tuple[str, str]) -> list[ResolvedModel]:
+    """Each ``(spec, role)`` resolved as :func:`resolve_model` does; when any is missing,
+    one MissingModelError names every missing model with what fetches it."""
+    found: list[ResolvedModel] = []
+    missing: list[str] = []
+    for spec, role in wanted:
+        try:
+            found.append(resolve_model(spec, role))
+        except MissingModelError as exc:
+            missing.append(str(exc))
+    if missing:
+        raise MissingModelError("\n".join(missing))
+    return found
+
+
 def resolve_model(spec: str, role: str) -> ResolvedModel:
     """The on-disk directory of the ``role`` model (keyframe or clip) named by ``spec``;
     MissingModelError saying how to fetch it when it is not on this machine."""
