@@ -23,11 +23,11 @@ import pandas as pd
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from test_report import CHROMIUM, CHROMIUM_ARGS
 from typer.testing import CliRunner
 
 from qualitylab.cli import app as cli_app
 from qualitylab.serve.app import ServeSettings, create_app
-from test_report import CHROMIUM, CHROMIUM_ARGS
 
 FINAL = {"done", "failed", "cancelled"}
 
@@ -146,7 +146,9 @@ def test_predictors(client, small_loop) -> None:
     listed = client.get("/api/predictors").json()
     assert [p["id"] for p in listed] == ["model"]
     detail = client.get("/api/predictors/model").json()
-    assert detail["cv"]["mae"]["ci"][0] <= detail["cv"]["mae"]["oof"] <= detail["cv"]["mae"]["ci"][1]
+    assert (
+        detail["cv"]["mae"]["ci"][0] <= detail["cv"]["mae"]["oof"] <= detail["cv"]["mae"]["ci"][1]
+    )
     assert len(detail["importance"]) > 5
     assert detail["importance"][0]["mean_abs_shap"] >= detail["importance"][-1]["mean_abs_shap"]
     missing = client.get("/api/predictors/nope")
@@ -190,6 +192,7 @@ def test_compare(client, jobs) -> None:
     assert main["metric"] == "predicted_score" and main["n_prompts"] == 2
     assert main["ci_low"] <= main["mean_delta"] <= main["ci_high"]
     assert 0 <= main["win_rate"] <= 1 and data["common_prompts"] == 2
+    assert {"rank", "error"}.isdisjoint(m["metric"] for m in data["metrics"])
     assert all(p["video_a"] and p["video_b"] for p in data["prompts"])
     assert client.get(f"/api/compare?a={a}").status_code == 422
     assert client.get(f"/api/compare?a={a}&b=nope").status_code == 404
@@ -245,7 +248,9 @@ def test_job_not_found_and_cancel(client, jobs) -> None:
 def test_upload(client, small_loop, served) -> None:
     video = small_loop.out_dir / "score_data" / "videos" / "demo_000.mp4"
     files = [("files", ("my clip.mp4", video.read_bytes(), "video/mp4"))]
-    answer = client.post("/api/jobs/upload", files=files, data={"prompts": ["a cat"], "model": "model"})
+    answer = client.post(
+        "/api/jobs/upload", files=files, data={"prompts": ["a cat"], "model": "model"}
+    )
     assert answer.status_code == 201, answer.text
     job = _wait(client, answer.json()["id"])
     assert job["status"] == "done" and job["result"]["scored"] == 1
@@ -422,7 +427,7 @@ def test_video_plays_and_moves_cursor(browser, served, client, screenshots) -> N
     _, base = served
     run = _demo_run(client)
     page, problems = _open(browser, f"{base}/runs/{run['id']}")
-    page.wait_for_selector("#cursor", timeout=30000)
+    page.wait_for_selector("#cursor", state="attached", timeout=30000)
     start = float(page.get_attribute("#cursor", "x1"))
     page.evaluate("document.querySelector('#media video').play()")
     page.wait_for_function(

@@ -54,6 +54,8 @@ INPUT_ERRORS: tuple[type[Exception], ...] = (
     RunError,
     VideoDecodeError,
 )
+# Columns of a scores file that are not metrics of the videos.
+BOOKKEEPING = ("rank", "error")
 # What extraction jobs compute when the client names no extractor: the offline families.
 DEFAULT_EXTRACTORS = ("ssim", "flow", "technical")
 
@@ -203,6 +205,11 @@ def importance(predictor: Predictor) -> pd.DataFrame | None:
 def compare_runs(
     scores_a: Path, scores_b: Path, labels: tuple[str, str], n_boot: int = 2000
 ) -> Comparison:
-    """The paired comparison of two score files by prompt (CompareError when they share
-    no prompt or metric)."""
-    return compare_tables(load_run(scores_a), load_run(scores_b), n_boot=n_boot, labels=labels)
+    """The paired comparison of two score files by prompt, on their metrics (not on the
+    bookkeeping columns ``rank`` and ``error``); CompareError when they share no prompt
+    or metric."""
+    a, b = (
+        load_run(path).drop(columns=list(BOOKKEEPING), errors="ignore")
+        for path in (scores_a, scores_b)
+    )
+    return compare_tables(a, b, n_boot=n_boot, labels=labels)

@@ -278,16 +278,23 @@ function compareView(data) {
 
 // The interval of the mean delta against zero, as a small horizontal bar.
 function ciBar(metric) {
-  const width = 420, height = 36, pad = 20;
+  const width = 420, height = 40, pad = 24;
   const values = [metric.ci_low, metric.ci_high, metric.mean_delta, 0].filter((v) => v !== null);
   const span = Math.max(...values.map(Math.abs), 1e-9) * 1.2;
   const x = (v) => pad + ((v + span) / (2 * span)) * (width - 2 * pad);
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "cibar", id: "ab-cibar" });
-  root.append(svg("line", { x1: x(0), x2: x(0), y1: 2, y2: height - 2, class: "axis" }));
+  root.append(svg("line", { x1: x(0), x2: x(0), y1: 13, y2: height - 2, class: "axis" }));
   if (metric.ci_low !== null) {
-    root.append(svg("rect", { x: x(metric.ci_low), width: Math.max(x(metric.ci_high) - x(metric.ci_low), 1), y: 12, height: 12, class: "ci" }));
+    root.append(svg("rect", { x: x(metric.ci_low), width: Math.max(x(metric.ci_high) - x(metric.ci_low), 1), y: 16, height: 12, class: "ci" }));
   }
-  root.append(svg("circle", { cx: x(metric.mean_delta), cy: 18, r: 5, class: "mean" }));
+  root.append(svg("circle", { cx: x(metric.mean_delta), cy: 22, r: 5, class: "mean" }));
+  const ticks = [[0, "0"], [metric.ci_low, num(metric.ci_low)], [metric.ci_high, num(metric.ci_high)]];
+  for (const [value, text] of ticks) {
+    if (value === null) continue;
+    const tick = svg("text", { x: x(value), y: 10, "text-anchor": "middle", class: "label" });
+    tick.textContent = text;
+    root.append(tick);
+  }
   return root;
 }
 
@@ -310,7 +317,10 @@ async function predictorPage() {
       el("td", { class: "num" }, m.mean === null ? "–" : `${num(m.mean)} ± ${num(m.std)}`),
       el("td", { class: "num" }, num(m.oof)), el("td", {}, m.ci ? interval(m.ci[0], m.ci[1]) : "–"))));
   const importance = document.getElementById("importance");
-  if (data.importance) importance.replaceChildren(bars(data.importance.slice(0, 20)));
+  if (data.importance) {
+    importance.replaceChildren(bars(data.importance.slice(0, 20)),
+      el("p", { class: "hint" }, "Green: the feature raises the prediction on average; red: it lowers it."));
+  }
   else importance.replaceChildren(el("p", { class: "hint" }, data.importance_note));
   const evaluation = document.getElementById("evaluation");
   const tables = Object.entries(data.evaluation);
