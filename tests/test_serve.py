@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 
 from qualitylab.cli import app as cli_app
 from qualitylab.serve.app import ServeSettings, create_app
+from qualitylab.serve.jobs import JobParams, JobStore, execute_job
 
 FINAL = {"done", "failed", "cancelled"}
 
@@ -322,29 +323,34 @@ def test_cli_refuses_public_host_without_token(tmp_path) -> None:
     assert gone.exit_code == 1 and "not a directory" in gone.output
 
 
-def test_restart_resumes_job_without_recomputing(small_loop, inputs, tmp_path) -> None:
+def test_restart_resumes_jobs_without_recomputing(small_loop, inputs, tmp_path) -> None:
+    """Before the restart: one job ran to its last video when the service died (its row
+    still says running), another was still queued. After it: both end, and the first
+    takes every video from the store."""
     settings = ServeSettings(models=[small_loop.model_dir], roots=[inputs], data_dir=tmp_path)
-    with TestClient(create_app(settings)) as client:
-        job = client.post("/api/jobs", json={"input": "two", "model": "model"}).json()
-        first = _wait(client, job["id"])
-    assert first["status"] == "done" and first["computed"] == 2
-    # The service died while the job was running: the row still says so.
+    store = JobStore(tmp_path)
+    params = JobParams(
+        input=str(inputs / "two"), model="model", model_dir=str(small_loop.model_dir)
+    )
+    running, queued = store.create("score", params), store.create("score", params)
+    execute_job(str(tmp_path), running.id)  # in this process, as a worker would
+    assert store.get(running.id).computed == 2
     with sqlite3.connect(tmp_path / "jobs.sqlite") as db:
-        db.execute("UPDATE jobs SET status = 'running', stage = 'extracting features'")
+        db.execute("UPDATE jobs SET status = 'running' WHERE id = ?", (running.id,))
     with TestClient(create_app(settings)) as client:
-        again = _wait(client, job["id"])
-        assert again["status"] == "done" and again["done"] == 2
-        assert again["computed"] == 0  # both videos came from the store
-        assert [j["id"] for j in client.get("/api/jobs").json()] == [job["id"]]
+        resumed, waited = _wait(client, running.id), _wait(client, queued.id)
+        listed = [job["id"] for job in client.get("/api/jobs").json()]
+    assert resumed["status"] == waited["status"] == "done"
+    assert resumed["done"] == 2 and resumed["computed"] == 0  # both videos from the store
+    assert waited["computed"] == 2
+    assert sorted(listed) == sorted([running.id, queued.id])
 
 
 def test_load_on_loopback(served, inputs) -> None:
     _, base = served
     with httpx.Client(base_url=base, timeout=60) as http:
-        ids = [
-            http.post("/api/jobs", json={"input": "two", "model": "model"}).json()["id"]
-            for _ in range(3)
-        ]
+        request = {"kind": "extract", "input": "two", "extractors": ["technical"]}
+        ids = [http.post("/api/jobs", json=request).json()["id"] for _ in range(3)]
 
         def status(i: int) -> int:
             return http.get(f"/api/jobs/{ids[i % 3]}").status_code
@@ -353,7 +359,8 @@ def test_load_on_loopback(served, inputs) -> None:
             answers = list(pool.map(status, range(50)))
         assert answers == [200] * 50
         for job_id in ids:
-            assert _wait(http, job_id)["status"] == "done"
+            job = _wait(http, job_id)
+            assert job["status"] == "done" and job["result"]["rows"] == 2, job
         listed = {job["id"] for job in http.get("/api/jobs").json()}
         assert set(ids) <= listed
 

@@ -439,7 +439,16 @@ def _predictor_detail(service: Service, predictor_id: str) -> dict[str, Any]:
 def _signals(service: Service, run: RunRef, video_id: str) -> dict[str, Any]:
     """One video's signals and SHAP timeline, for the player page."""
     if run.features_dir is None:
-        raise HTTPException(404, f"run {run.id} keeps no per-frame signals (no feature store)")
+        note = f"run {run.id} keeps no per-frame signals (no feature store beside its scores)"
+        return {
+            "run": run.id,
+            "video": video_id,
+            "frames": 0,
+            "signals": [],
+            "shap_timeline": [],
+            "top_shap": [],
+            "note": note,
+        }
     try:
         signals = library.signals_of(run.features_dir, video_id)
     except KeyError as exc:
@@ -462,10 +471,8 @@ def _signals(service: Service, run: RunRef, video_id: str) -> dict[str, Any]:
         else pd.Series(dtype=float)
     )
     names = sorted(signals, key=lambda name: (-float(weight.get(name, 0.0)), name))[:MAX_SIGNALS]
-    per_frame = [
-        len(values) for name, values in signals.items() if not _is_pair_name(timeline, name)
-    ]
-    n_frames = max(per_frame or [len(v) + 1 for v in signals.values()] or [0])
+    pair = {name: library.is_pair_signal(name) for name in signals}
+    n_frames = max((len(values) + pair[name] for name, values in signals.items()), default=0)
     shap_per_frame = (
         timeline.groupby("frame")["shap"].sum().reset_index().to_dict("records")
         if not timeline.empty
@@ -481,7 +488,7 @@ def _signals(service: Service, run: RunRef, video_id: str) -> dict[str, Any]:
                 {
                     "name": name,
                     "values": [float(v) for v in signals[name]],
-                    "pair": len(signals[name]) == n_frames - 1,
+                    "pair": pair[name],
                     "shap": float(weight.get(name, 0.0)),
                 }
                 for name in names
@@ -491,13 +498,6 @@ def _signals(service: Service, run: RunRef, video_id: str) -> dict[str, Any]:
             "note": note,
         }
     )
-
-
-def _is_pair_name(timeline: pd.DataFrame, name: str) -> bool:
-    if timeline.empty:
-        return False
-    frames = timeline.loc[timeline["signal"] == name, "frame"]
-    return bool(len(frames)) and float(frames.iloc[0]) == 0.5
 
 
 def _compare(service: Service, run_a: RunRef, run_b: RunRef, n_boot: int) -> dict[str, Any]:

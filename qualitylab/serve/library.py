@@ -20,6 +20,7 @@ from qualitylab.compare import CompareError, Comparison, compare_tables, load_ru
 from qualitylab.data.folder import VIDEO_EXTENSIONS, read_input
 from qualitylab.data.manifest import Manifest, ManifestError
 from qualitylab.data.video import VideoDecodeError, VideoInfo, probe
+from qualitylab.features.registry import REGISTRY
 from qualitylab.features.run import RunError, extract_features
 from qualitylab.features.tables import read_feature_table, video_signals
 from qualitylab.learn.explain import explain, global_importance
@@ -37,6 +38,7 @@ __all__ = [
     "evaluation_unavailable",
     "extract_run",
     "importance",
+    "is_pair_signal",
     "is_predictor_dir",
     "open_input",
     "open_predictor",
@@ -169,6 +171,16 @@ def evaluation_unavailable() -> str:
         "evaluate jobs are not wired into the service yet; run `qualitylab evaluate` on the "
         "command line"
     )
+
+
+def is_pair_signal(name: str) -> bool:
+    """Whether the signal ``extractor.signal`` runs over neighbouring-frame pairs (its
+    value t sits between frames t and t+1) rather than over frames."""
+    extractor, _, signal = name.partition(".")
+    try:
+        return REGISTRY[extractor].signal(signal).over == "pair"
+    except KeyError:
+        return False
 
 
 def signals_of(features_dir: str | Path, video_id: str) -> dict[str, np.ndarray]:

@@ -134,6 +134,11 @@ async function selectVideo(run, row) {
   if (stopCursor) stopCursor();
   try {
     const data = await api(`/api/runs/${run.id}/videos/${encodeURIComponent(row.id)}/signals`);
+    if (!data.signals.length) {
+      timeline.replaceChildren();
+      note.textContent = data.note || "no signals stored for this video";
+      return;
+    }
     const chart = drawTimeline(data);
     timeline.replaceChildren(chart.node);
     note.textContent = [data.note, data.signals.length ? "Frames are placed evenly over the clip (the sampled frames); pair signals sit between their two frames." : ""].filter(Boolean).join(" ");
