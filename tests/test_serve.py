@@ -388,10 +388,18 @@ def screenshots(tmp_path_factory) -> Path:
 
 
 def _open(browser, url: str):
+    """A new page at ``url`` and the list its problems go into: console errors, page
+    errors, failed requests and any request to another host (the UI needs no internet)."""
     page = browser.new_page(viewport={"width": 1300, "height": 900})
     problems: list[str] = []
+    origin = url.split("/", 3)[:3]
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+    page.on(
+        "request",
+        lambda r: None if r.url.split("/", 3)[:3] == origin else problems.append(r.url),
+    )
     page.goto(url)
     return page, problems
 
@@ -407,6 +415,7 @@ def test_pages_load_without_errors(browser, served, jobs, screenshots, client) -
         "predictor": ("/predictors/model", "#importance-bars"),
         "history": ("/history", "svg.chart"),
         "jobs": ("/jobs", "#jobs tr[data-job]"),
+        "docs": ("/docs", ".swagger-ui .info"),
     }
     for name, (path, ready) in pages.items():
         page, problems = _open(browser, base + path)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from qualitylab.cli.common import app, console, fail
+from qualitylab.cli.common import app, fail
 
 
 @app.command()
@@ -42,9 +42,7 @@ def serve(
 ) -> None:
     """Run the scoring service: a JSON API (docs at /docs) with jobs kept in SQLite, and
     a web UI of the runs, A/B comparisons, predictors and the benchmark history."""
-    import uvicorn
-
-    from qualitylab.serve.app import ServeSettings, create_app
+    from qualitylab.serve.app import ServeSettings, run_service
 
     settings = ServeSettings(
         host=host,
@@ -57,8 +55,6 @@ def serve(
         max_upload_mb=max_upload_mb,
     )
     try:
-        service = create_app(settings)
+        run_service(settings)
     except ValueError as exc:
         fail(str(exc))
-    console.print(f"qualitylab serve on http://{host}:{port}/  (API docs: /docs)")
-    uvicorn.run(service, host=host, port=port, log_level="warning")

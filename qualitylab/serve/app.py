@@ -13,6 +13,7 @@ import json
 import math
 import shutil
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -51,6 +53,9 @@ from qualitylab.serve.security import (
 
 HERE = Path(__file__).parent
 UPLOADS_DIR = "uploads"
+SWAGGER_UI = "vendor/swagger-ui-dist-5.35.0"
+# Runs are looked for again at most this often (seconds): every page asks for them.
+RUNS_TTL = 2.0
 CHUNK = 1 << 20
 # Signals drawn under a video: those carrying the most SHAP first, then the rest.
 MAX_SIGNALS = 12
@@ -91,19 +96,28 @@ class Service:
         self._lock = threading.Lock()
         self._loaded: dict[str, library.Predictor] = {}
         self._importance: dict[str, pd.DataFrame | None] = {}
+        self._runs: tuple[float, dict[str, RunRef]] = (-math.inf, {})
 
     def refresh_predictors(self) -> dict[str, PredictorRef]:
         """The predictors, looked for again under the roots."""
         self.predictors = find_predictors(self.settings.models, self.input_roots.paths)
         return self.predictors
 
-    def runs(self) -> dict[str, RunRef]:
-        """Every scored run, newest first."""
-        return find_runs(self.input_roots.paths, self.data_dir, self.predictors)
+    def runs(self, fresh: bool = False) -> dict[str, RunRef]:
+        """Every scored run, newest first (looked for again after RUNS_TTL seconds, or
+        at once when ``fresh``)."""
+        with self._lock:
+            stamp, runs = self._runs
+            if fresh or time.monotonic() - stamp > RUNS_TTL:
+                runs = find_runs(self.input_roots.paths, self.data_dir, self.predictors)
+                self._runs = (time.monotonic(), runs)
+            return runs
 
     def run(self, run_id: str) -> RunRef:
         """The run ``run_id``; 404 when there is none."""
         runs = self.runs()
+        if run_id not in runs:
+            runs = self.runs(fresh=True)
         if run_id not in runs:
             raise HTTPException(404, f"no run with id {run_id!r} (see GET /api/runs)")
         return runs[run_id]
@@ -117,19 +131,27 @@ class Service:
             raise HTTPException(404, f"unknown model {predictor_id!r} (known: {known})")
         return self.predictors[predictor_id]
 
-    def predictor(self, predictor_id: str) -> library.Predictor:
-        """The loaded predictor (loaded once per service)."""
+    def _key(self, predictor_id: str) -> str:
+        """The predictor's id with the time its files were written: a predictor trained
+        again into the same directory is loaded again."""
         ref = self.predictor_ref(predictor_id)
+        return f"{predictor_id}@{(ref.path / 'predictor.json').stat().st_mtime_ns}"
+
+    def predictor(self, predictor_id: str) -> library.Predictor:
+        """The loaded predictor (loaded once per version of its files)."""
+        key = self._key(predictor_id)
         with self._lock:
-            if predictor_id not in self._loaded:
-                self._loaded[predictor_id] = library.open_predictor(ref.path)
-            return self._loaded[predictor_id]
+            if key not in self._loaded:
+                path = self.predictor_ref(predictor_id).path
+                self._loaded[key] = library.open_predictor(path)
+            return self._loaded[key]
 
     def importance(self, predictor_id: str) -> pd.DataFrame | None:
         """The predictor's mean |SHAP| per feature on its training features (cached)."""
-        if predictor_id not in self._importance:
-            self._importance[predictor_id] = library.importance(self.predictor(predictor_id))
-        return self._importance[predictor_id]
+        key = self._key(predictor_id)
+        if key not in self._importance:
+            self._importance[key] = library.importance(self.predictor(predictor_id))
+        return self._importance[key]
 
     def video_path(self, run: RunRef, video_id: str) -> Path:
         """The file of a video of a run, 404 when the run has no such video, 403 when
@@ -160,6 +182,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         version=__version__,
         description="Score generation runs, follow the jobs, look at the results.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the vendored Swagger UI, not from a CDN
+        redoc_url=None,
     )
     app.state.service = service
     templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -193,6 +217,16 @@ def create_app(settings: ServeSettings) -> FastAPI:
     _api(app, service)
     _pages(app, service, templates)
     return app
+
+
+def run_service(settings: ServeSettings) -> None:
+    """Serve the app with uvicorn until interrupted (the API docs are at ``/docs``);
+    ValueError when the settings cannot be served."""
+    import uvicorn
+
+    app = create_app(settings)
+    # uvicorn's info log says where it listens; the access log would drown it.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info", access_log=False)
 
 
 def _job_json(job: Job) -> dict[str, Any]:
@@ -580,6 +614,16 @@ def _pages(app: FastAPI, service: Service, templates: Jinja2Templates) -> None:
     @app.get("/jobs", response_class=HTMLResponse, include_in_schema=False)
     def jobs_page(request: Request) -> HTMLResponse:
         return page(request, "jobs.html", roots=[str(root) for root in service.input_roots.paths])
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="qualitylab API",
+            swagger_js_url=f"/static/{SWAGGER_UI}/swagger-ui-bundle.js",
+            swagger_css_url=f"/static/{SWAGGER_UI}/swagger-ui.css",
+            swagger_favicon_url="/favicon.ico",
+        )
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:
