@@ -351,6 +351,9 @@ def test_load_on_loopback(served, inputs) -> None:
     with httpx.Client(base_url=base, timeout=60) as http:
         request = {"kind": "extract", "input": "two", "extractors": ["technical"]}
         ids = [http.post("/api/jobs", json=request).json()["id"] for _ in range(3)]
+        last = http.post("/api/jobs", json=request).json()["id"]  # queued behind the three
+        cancelled = http.post(f"/api/jobs/{last}/cancel").json()
+        assert cancelled["status"] == "cancelled"
 
         def status(i: int) -> int:
             return http.get(f"/api/jobs/{ids[i % 3]}").status_code
@@ -362,7 +365,21 @@ def test_load_on_loopback(served, inputs) -> None:
             job = _wait(http, job_id)
             assert job["status"] == "done" and job["result"]["rows"] == 2, job
         listed = {job["id"] for job in http.get("/api/jobs").json()}
-        assert set(ids) <= listed
+        assert {*ids, last} <= listed
+        never_ran = http.get(f"/api/jobs/{last}").json()
+        assert never_ran["status"] == "cancelled" and never_ran["started"] is None
+
+
+def test_cancel_stops_a_running_job_after_its_current_video(small_loop, inputs, tmp_path) -> None:
+    store = JobStore(tmp_path)
+    params = JobParams(input=str(inputs / "two"), extractors=["technical"])
+    job = store.create("extract", params)
+    with sqlite3.connect(tmp_path / "jobs.sqlite") as db:  # asked while it starts
+        db.execute("UPDATE jobs SET cancel = 1 WHERE id = ?", (job.id,))
+    execute_job(str(tmp_path), job.id)
+    stopped = store.get(job.id)
+    assert stopped.status == "cancelled" and stopped.done == 1 and stopped.total == 2
+    assert "stay in the store" in stopped.error
 
 
 # ---- pages in Chromium --------------------------------------------------------------
@@ -465,12 +482,21 @@ def test_job_from_the_ui_reaches_done(browser, served, jobs, screenshots) -> Non
     page.wait_for_selector("select.models option", state="attached", timeout=30000)
     page.fill("#job-form input[name=input]", "bench/v1")
     page.fill("#job-form input[name=label]", "from-the-ui")
+    page.evaluate(
+        """window.seen = [];
+        new MutationObserver(() => document.querySelectorAll('#jobs tr[data-job]').forEach(
+            (row) => window.seen.push([row.dataset.job, row.dataset.status,
+                                       row.querySelector('progress').value])))
+          .observe(document.querySelector('#jobs tbody'), {childList: true});"""
+    )
     page.click("#job-form button")
     page.wait_for_selector("#job-message:has-text('queued')", timeout=10000)
     job_id = page.inner_text("#job-message").split()[1]
     row = f"#jobs tr[data-job='{job_id}']"
     page.wait_for_selector(f"{row}[data-status='done']", timeout=180000)
-    assert "2/2" in page.inner_text(row)
+    assert "2/2" in page.inner_text(row) and "from-the-ui" in page.inner_text(row)
+    seen = [(status, value) for job, status, value in page.evaluate("window.seen") if job == job_id]
+    assert seen[0][0] in ("queued", "running") and seen[-1] == ("done", 1)
     assert page.locator(f"{row} a.run-link").count() == 1
     page.screenshot(path=str(screenshots / "jobs.png"), full_page=True)
     page.close()

@@ -460,7 +460,8 @@ async function refreshJobs() {
       ? el("button", { type: "button", on: { click: () => api(`/api/jobs/${job.id}/cancel`, { method: "POST" }).then(refreshJobs) } }, "cancel")
       : "";
     return el("tr", { "data-job": job.id, "data-status": job.status },
-      el("td", {}, job.id), el("td", {}, job.kind), el("td", { class: `status ${job.status}` }, job.status),
+      el("td", {}, job.id, job.params.label ? el("div", { class: "hint" }, job.params.label) : null),
+      el("td", {}, job.kind), el("td", { class: `status ${job.status}` }, job.status),
       el("td", {}, el("progress", { max: 1, value: job.status === "done" ? 1 : share }), ` ${job.done}/${job.total ?? "?"}`),
       el("td", {}, job.stage), el("td", {}, job.eta_seconds === null ? "" : `${Math.round(job.eta_seconds)} s`),
       el("td", {}, result), el("td", {}, cancel));
