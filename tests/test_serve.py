@@ -22,6 +22,7 @@ import httpx
 import pandas as pd
 import pytest
 import uvicorn
+from conftest import make_video
 from fastapi.testclient import TestClient
 from test_report import CHROMIUM, CHROMIUM_ARGS
 from typer.testing import CliRunner
@@ -246,21 +247,29 @@ def test_job_not_found_and_cancel(client, jobs) -> None:
     assert done.status_code == 409 and "already ended" in done.json()["detail"]
 
 
-def test_upload(client, small_loop, served) -> None:
-    video = small_loop.out_dir / "score_data" / "videos" / "demo_000.mp4"
-    files = [("files", ("my clip.mp4", video.read_bytes(), "video/mp4"))]
-    answer = client.post(
-        "/api/jobs/upload", files=files, data={"prompts": ["a cat"], "model": "model"}
-    )
+@pytest.fixture(scope="module")
+def uploaded(client, small_loop, tmp_path_factory) -> dict:
+    """A score job on two uploads: a demo MP4 and a GIF, run to the end."""
+    mp4 = small_loop.out_dir / "score_data" / "videos" / "demo_000.mp4"
+    gif = make_video(tmp_path_factory.mktemp("gif") / "clip.gif", num_frames=8)
+    files = [
+        ("files", ("my clip.mp4", mp4.read_bytes(), "video/mp4")),
+        ("files", ("a.gif", gif.read_bytes(), "image/gif")),
+    ]
+    data = {"prompts": ["a cat", "a dog"], "model": "model", "label": "uploads"}
+    answer = client.post("/api/jobs/upload", files=files, data=data)
     assert answer.status_code == 201, answer.text
-    job = _wait(client, answer.json()["id"])
-    assert job["status"] == "done" and job["result"]["scored"] == 1
-    folder = Path(job["params"]["input"])
-    stored = [path.name for path in folder.iterdir()]
-    assert "my clip.mp4" not in stored and len(stored) == 2 and "prompts.json" in stored
-    assert json.loads((folder / "prompts.json").read_text()) == {
-        name: "a cat" for name in stored if name.endswith(".mp4")
-    }
+    return _wait(client, answer.json()["id"])
+
+
+def test_upload(uploaded) -> None:
+    assert uploaded["status"] == "done" and uploaded["result"]["scored"] == 2, uploaded
+    folder = Path(uploaded["params"]["input"])
+    stored = sorted(path.name for path in folder.iterdir())
+    assert "my clip.mp4" not in stored and "a.gif" not in stored and len(stored) == 3
+    prompts = json.loads((folder / "prompts.json").read_text())
+    assert sorted(prompts.values()) == ["a cat", "a dog"]
+    assert {Path(name).suffix for name in prompts} == {".mp4", ".gif"}
 
 
 @pytest.mark.parametrize(
@@ -273,13 +282,13 @@ def test_upload(client, small_loop, served) -> None:
         ("clip.mp4", b"x", {}, 422, "prompts"),
     ],
 )
-def test_bad_uploads(client, served, name, content, fields, status, message) -> None:
+def test_bad_uploads(client, served, uploaded, name, content, fields, status, message) -> None:
     data = {"model": "model", **fields}
     answer = client.post("/api/jobs/upload", files=[("files", (name, content))], data=data)
     assert answer.status_code == status, answer.text
     assert message in json.dumps(answer.json()["detail"])
     uploads = served[0].state.service.data_dir / "uploads"
-    # Nothing of a refused upload is kept (the successful upload's folder holds a prompts.json).
+    # Nothing of a refused upload is kept (an accepted upload's folder holds a prompts.json).
     assert all((folder / "prompts.json").is_file() for folder in uploads.glob("*"))
 
 
@@ -501,3 +510,18 @@ def test_job_from_the_ui_reaches_done(browser, served, jobs, screenshots) -> Non
     page.screenshot(path=str(screenshots / "jobs.png"), full_page=True)
     page.close()
     assert problems == []
+
+
+@needs_chromium
+def test_gif_shows_as_an_image(browser, served, client, uploaded, screenshots) -> None:
+    _, base = served
+    scores = client.get(f"/api/runs/{uploaded['run']}").json()["scores"]
+    gif = next(row["id"] for row in scores if row["video"].endswith(".gif"))
+    page, problems = _open(browser, f"{base}/runs/{uploaded['run']}")
+    page.click(f"#scores tr[data-id='{gif}']")
+    page.wait_for_selector("#media img.media", timeout=30000)
+    page.wait_for_selector("#timeline svg", timeout=30000)
+    loaded = page.evaluate("document.querySelector('#media img').naturalWidth")
+    page.screenshot(path=str(screenshots / "gif.png"), full_page=True)
+    page.close()
+    assert loaded == 64 and problems == []

@@ -141,7 +141,11 @@ async function selectVideo(run, row) {
     }
     const chart = drawTimeline(data);
     timeline.replaceChildren(chart.node);
-    note.textContent = [data.note, data.signals.length ? "Frames are placed evenly over the clip (the sampled frames); pair signals sit between their two frames." : ""].filter(Boolean).join(" ");
+    note.textContent = [
+      data.note,
+      "Frames are placed evenly over the clip (the sampled frames); pair signals sit between their two frames.",
+      player instanceof HTMLVideoElement ? "" : "A GIF has no playhead to follow: the cursor stays at the start.",
+    ].filter(Boolean).join(" ");
     document.getElementById("top-shap").replaceChildren(
       el("tr", {}, el("th", {}, "largest SHAP contributions"), el("th", {}, "SHAP")),
       ...data.top_shap.map((item) => el("tr", {}, el("td", {}, item.feature), el("td", { class: "num" }, signed(item.shap)))));
