@@ -328,12 +328,19 @@ def execute_job(data_dir: str, job_id: str) -> None:
     params = JobParams.model_validate(job.params)
     job_dir = store.job_dir(job_id)
 
+    counts = {"total": 0, "done": 0}
+    after = "scoring" if job.kind == "score" else "writing the feature tables"
+
     def on_start(total: int) -> None:
+        counts.update(total=total, done=0)
         store.set_stage(job_id, "extracting features", total)
 
     def on_video(computed: bool) -> None:
         if store.advance(job_id, computed):
             raise KeyboardInterrupt
+        counts["done"] += 1
+        if counts["done"] == counts["total"]:
+            store.set_stage(job_id, after)
 
     progress = library.Progress(on_start, on_video)
     try:
@@ -368,6 +375,11 @@ def execute_job(data_dir: str, job_id: str) -> None:
     store.finish(job_id, "done", result=result)
 
 
+def _warm_up() -> None:
+    """Import the library in a worker before the first job needs it."""
+    from qualitylab.serve import library  # noqa: F401
+
+
 def _ignore_interrupts() -> None:
     """Workers leave Ctrl-C to the service, which stops them through the job table."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -390,7 +402,10 @@ class JobRunner:
         )
 
     def start(self) -> None:
-        """Queue again what a stopped service left unfinished, then submit every queued job."""
+        """Start the workers, queue again what a stopped service left unfinished, then
+        submit every queued job."""
+        for _ in range(self.workers):
+            self._executor.submit(_warm_up)
         self.store.requeue_unfinished()
         for job_id in self.store.queued():
             self.submit(job_id)
