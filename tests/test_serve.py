@@ -73,6 +73,9 @@ def inputs(small_loop, tmp_path_factory) -> Path:
     outside = tmp_path_factory.mktemp("serve-outside")
     (outside / "secret.csv").write_text("id,video,prompt\nx,/etc/passwd,p\n")
     (root / "escape").symlink_to(outside, target_is_directory=True)
+    video = small_loop.out_dir / "score_data" / manifest["video"].iloc[0]
+    shutil.copy(video, outside / "elsewhere.mp4")
+    (root / "pointing-out.csv").write_text(f"id,video,prompt\na,{outside / 'elsewhere.mp4'},p\n")
     return root
 
 
@@ -222,6 +225,9 @@ def test_history(client, jobs) -> None:
         ({"input": "escape/secret.csv", "model": "model"}, 403, "not a file or directory under"),
         ({"input": "two/..%2F..%2F..%2Fetc", "model": "model"}, 403, "not a file or directory"),
         ({"input": "two/nothing-here", "model": "model"}, 403, "not a file or directory"),
+        ({"input": "pointing-out.csv", "model": "model"}, 403, "outside the service's roots"),
+        ({"input": "bench", "model": "model"}, 400, "has a prompt"),
+        ({"input": "two", "prompts": "../x.json", "model": "model"}, 403, "not a file or"),
     ],
 )
 def test_bad_job_requests(client, body, status, message) -> None:

@@ -364,6 +364,18 @@ def _job_params(service: Service, request: JobRequest) -> JobParams:
         raise HTTPException(501, library.evaluation_unavailable())
     source = service.input_roots.resolve(request.input)
     prompts = service.input_roots.resolve(request.prompts) if request.prompts else None
+    try:
+        manifest, _ = library.open_input(source, prompts)
+    except library.INPUT_ERRORS as exc:
+        raise _bad(exc) from None
+    outside = [
+        video for video in manifest.table["video"] if not service.input_roots.allows(Path(video))
+    ]
+    if outside:
+        raise AccessError(
+            f"{request.input}: {len(outside)} of its videos lie outside the service's roots "
+            f"(e.g. {outside[0]})"
+        )
     model_dir = None
     if request.kind == "score":
         if not request.model:
