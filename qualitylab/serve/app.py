@@ -36,7 +36,6 @@ from qualitylab.serve.runs import (
     RunRef,
     find_predictors,
     find_runs,
-    finite,
     history,
     read_scores,
     short_hash,
@@ -47,6 +46,7 @@ from qualitylab.serve.security import (
     Roots,
     bearer,
     check_binding,
+    random_name,
     stored_name,
     token_matches,
 )
@@ -206,7 +206,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
                 {"detail": "a valid token is required (Authorization: Bearer TOKEN)"}, 401
             )
         response = await call_next(request)
-        if query:
+        if query and token_matches(expected, query):
             response.set_cookie(TOKEN_COOKIE, query, httponly=True, samesite="strict")
         return response
 
@@ -395,7 +395,7 @@ async def _store_uploads(service: Service, files: list[UploadFile], prompts: lis
     """Save the uploads under generated names with a ``prompts.json``, each checked for
     size and by decoding; nothing is kept when one of them fails."""
     limit = int(service.settings.max_upload_mb * 1024 * 1024)
-    folder = service.data_dir / UPLOADS_DIR / stored_name("x.d", (".d",)).removesuffix(".d")
+    folder = service.data_dir / UPLOADS_DIR / random_name()
     folder.mkdir(parents=True)
     kept: dict[str, str] = {}
     try:
@@ -434,10 +434,7 @@ async def _store_uploads(service: Service, files: list[UploadFile], prompts: lis
 
 def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
     """Rows of a table as JSON-ready dicts (NaN as None)."""
-    return [
-        {key: finite(value) for key, value in row.items()}
-        for row in table.astype(object).where(table.notna(), None).to_dict("records")
-    ]
+    return _clean(table.astype(object).where(table.notna(), None).to_dict("records"))
 
 
 def _clean(value: Any) -> Any:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -285,10 +284,3 @@ def _mean_interval(values: np.ndarray, n_boot: int, seed: int) -> dict[str, floa
     means = values[draws].mean(axis=1)
     low, high = np.percentile(means, [2.5, 97.5])
     return {"mean": mean, "low": float(low), "high": float(high)}
-
-
-def finite(value: Any) -> Any:
-    """``value`` with NaN and infinities as None, for JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

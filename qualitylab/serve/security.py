@@ -89,6 +89,11 @@ class Roots:
         )
 
 
+def random_name() -> str:
+    """A fresh random name for a stored file or folder (16 hex digits)."""
+    return secrets.token_hex(8)
+
+
 def stored_name(client_name: str | None, allowed_suffixes: tuple[str, ...]) -> str:
     """A generated file name keeping the client's extension when it is an allowed one;
     ValueError otherwise."""
@@ -97,4 +102,4 @@ def stored_name(client_name: str | None, allowed_suffixes: tuple[str, ...]) -> s
         raise ValueError(
             f"{client_name!r}: not a video file name (expected one of {', '.join(allowed_suffixes)})"
         )
-    return f"{secrets.token_hex(8)}{suffix}"
+    return f"{random_name()}{suffix}"
