@@ -347,8 +347,7 @@ def _yardsticks(
             notes.append("no feature columns among the rows: no best-single-feature yardstick")
         elif trainings:
             results += [
-                _chosen_feature(rows, truth, training, candidates, config)
-                for training in trainings
+                _chosen_feature(rows, truth, training, candidates, config) for training in trainings
             ]
         else:
             results.append(_oof_feature(rows, truth, candidates, folds, config))
@@ -370,9 +369,7 @@ def _chosen_feature(
     table, target, source = training
     shared = [name for name in candidates if name in table.columns]
     labelled = table[pd.to_numeric(table[target], errors="coerce").notna()]
-    choice = yardsticks.best_single_feature(
-        labelled, pd.to_numeric(labelled[target]), shared
-    )
+    choice = yardsticks.best_single_feature(labelled, pd.to_numeric(labelled[target]), shared)
     values = choice.sign * pd.to_numeric(rows[choice.feature], errors="coerce").to_numpy(float)
     sign = "+" if choice.sign > 0 else "-"
     return ScorerEvaluation(
@@ -397,9 +394,11 @@ def _oof_feature(
     values, choices = yardsticks.out_of_fold_feature(rows, truth, candidates, folds)
     counts = Counter(f"{'+' if c.sign > 0 else '-'}{c.feature}" for c in choices)
     chosen = ", ".join(f"{name} ({n}×)" for name, n in counts.most_common())
-    grouped = f", grouped by {config.pair_by or config.clusters}" if (
-        config.pair_by or config.clusters
-    ) else ""
+    grouped = (
+        f", grouped by {config.pair_by or config.clusters}"
+        if (config.pair_by or config.clusters)
+        else ""
+    )
     return ScorerEvaluation(
         "best single feature (out-of-fold)",
         "yardstick",
@@ -476,4 +475,3 @@ def _ceiling(rows: pd.DataFrame, config: EvaluationConfig) -> list[ScorerEvaluat
         )
         for name, result in per_rater.items()
     ]
-

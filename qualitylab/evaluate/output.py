@@ -74,8 +74,8 @@ def summary_table(data: dict[str, Any]) -> pd.DataFrame:
         record = {"role": result["role"], "scorer": result["name"], "n": str(result["n"])}
         for key, title in COLUMNS.items():
             record[title] = _estimate(metrics.get(key))
-        if "pairwise_accuracy" in metrics:
-            record[COLUMNS["pairwise_accuracy"]] += f" ({result['pairs']} pairs)"
+            if key == "pairwise_accuracy":
+                record["pairs"] = str(result["pairs"]) if key in metrics else "-"
         system = result.get("system") or {}
         record["system Spearman"] = (
             f"{_number(system.get('spearman'))} ({system['groups']} groups)" if system else "-"
@@ -132,7 +132,9 @@ def to_markdown(data: dict[str, Any]) -> str:
     within = within_table(data)
     if not within.empty:
         lines += ["", f"## Spearman within each {config['group_by']}", "", markdown_table(within)]
-    notes = [f"- {result['name']}: {note}" for result in data["results"] for note in result["notes"]]
+    notes = [
+        f"- {result['name']}: {note}" for result in data["results"] for note in result["notes"]
+    ]
     notes += [f"- {note}" for note in data["notes"]]
     if notes:
         lines += ["", "## Notes", "", *notes]
@@ -141,6 +143,7 @@ def to_markdown(data: dict[str, Any]) -> str:
 
 def markdown_table(table: pd.DataFrame) -> str:
     """A DataFrame of strings as a Markdown table (``|`` in cells escaped)."""
+
     def row(cells) -> str:
         return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
 
@@ -159,7 +162,9 @@ def plot(data: dict[str, Any], path: str | Path) -> Path:
     height = 0.45 * len(ranked) + 1.6
     figure, axes = plt.subplots(1, panels, figsize=(5.5 * panels, height), squeeze=False)
     axes = list(axes[0])
-    _interval_panel(axes.pop(0), ranked, "spearman", "Spearman with " + data["config"]["target"], 0.0)
+    _interval_panel(
+        axes.pop(0), ranked, "spearman", "Spearman with " + data["config"]["target"], 0.0
+    )
     if has_pairs:
         title = f"pairwise accuracy within {data['config']['pair_by']}"
         _interval_panel(axes.pop(0), ranked, "pairwise_accuracy", title, 0.5, labels=False)
@@ -210,7 +215,7 @@ def _within_panel(axes, results: list[dict], group_by: str) -> None:
     axes.axhline(0, color="black", linewidth=0.8)
     axes.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right")
     axes.set_title(f"Spearman within each {group_by}")
-    axes.legend(fontsize=7)
+    axes.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
 
 
 def _value(value: float | None) -> float:

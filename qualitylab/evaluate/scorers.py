@@ -32,6 +32,7 @@ from qualitylab.webench import QualityIndexConfig, quality_index
 
 QUALITY_INDEX = "quality_index"
 Scale = Literal["target", "probability"]
+_FILE_SUFFIXES = (".csv", ".tsv", ".parquet", ".json")
 
 
 class ScorerError(ValueError):
@@ -99,7 +100,7 @@ def column_scores(spec: str, rows: pd.DataFrame) -> Scored:
     """A column of the rows as a scorer, turned round for ``-NAME`` / ``NAME:lower``."""
     name, sign = parse_column(spec)
     if name not in rows.columns:
-        if "/" in name or Path(name).suffix:
+        if "/" in name or Path(name).suffix.lower() in _FILE_SUFFIXES:
             raise ScorerError(f"scorer {spec!r}: no such file or directory")
         close = difflib.get_close_matches(name, [str(c) for c in rows.columns], n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -142,7 +143,9 @@ def file_scores(path: Path, rows: pd.DataFrame) -> Scored:
     values = rows["id"].map(by_id).to_numpy(float)
     if np.isnan(values).all():
         raise ScorerError(f"scorer {path}: none of its ids is among the evaluated rows")
-    notes = [f"{int(np.isnan(values).sum())} rows without a score"] if np.isnan(values).any() else []
+    notes = (
+        [f"{int(np.isnan(values).sum())} rows without a score"] if np.isnan(values).any() else []
+    )
     return Scored(str(path), "scores", values, notes=notes)
 
 
