@@ -200,10 +200,10 @@ def trained_on(
         trained_target = dict(zip(oof["id"], oof["target"]))
         mine = pd.to_numeric(rows[target], errors="coerce").to_numpy(float)
         theirs = ids.map(trained_target).to_numpy(float)
-        seen &= np.isclose(mine, theirs) | (np.isnan(mine) & np.isnan(theirs))
+        seen = seen & (np.isclose(mine, theirs) | (np.isnan(mine) & np.isnan(theirs)))
     if training is not None and "prompt" in training.columns and "prompt" in rows.columns:
         prompts = dict(zip(training["id"].astype(str), training["prompt"]))
-        seen &= (ids.map(prompts) == rows["prompt"]).to_numpy()
+        seen = seen & (ids.map(prompts) == rows["prompt"]).to_numpy()
     return seen
 
 
