@@ -313,3 +313,32 @@ def test_write_evaluation_files(tmp_path: Path):
     paths = write_evaluation(evaluate(path, config), tmp_path / "out")
     assert paths["plot"].read_bytes()[:4] == b"\x89PNG"
     assert json.loads(paths["json"].read_text())["rows"] == 24
+
+
+@pytest.mark.realdata
+def test_evaluate_a_signal_on_the_real_set(real_data_dir: Path, tmp_path: Path):
+    manifest = real_data_dir / "manifest.csv"
+    features = tmp_path / "features"
+    extracted = runner.invoke(
+        app,
+        ["extract-features", str(manifest), "--features", "ssim,technical", "--num-frames", "8",
+         "--short-side", "128", "--target", "human_score", "--out", str(features)],
+    )  # fmt: skip
+    assert extracted.exit_code == 0, extracted.output
+    out = tmp_path / "eval"
+    result = runner.invoke(
+        app,
+        ["evaluate", str(manifest), "--features", str(features), "--target", "human_score",
+         "--scorer", "ssim.adjacent.mean", "--group-by", "model", "--pair-by", "prompt",
+         "--raters", "rater_1,rater_2", "--bootstrap", "200", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = read_evaluation(out)
+    assert data["rows"] == 157 and data["clusters"] == {"by": "prompt", "count": 35}
+    signal, *_, human = data["results"]
+    for metric in ("spearman", "pairwise_accuracy"):
+        estimate = signal["metrics"][metric]
+        assert all(math.isfinite(v) for v in [estimate["value"], *estimate["ci"]]), metric
+    assert len(signal["within"]) == 5 and math.isfinite(signal["system"]["spearman"])
+    assert human["role"] == "human" and 0 < human["metrics"]["spearman"]["value"] <= 1
+    assert human["pairs"] > 0

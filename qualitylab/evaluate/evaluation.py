@@ -406,8 +406,8 @@ def _oof_feature(
         _agreement(rows, truth, values, config, None),
         [
             f"no training data known: chosen on the other folds of the evaluated rows "
-            f"({len(folds)} folds{grouped}) by |Spearman|, sign kept, standardised with "
-            f"the other folds' mean and std; chosen: {chosen}"
+            f"({len(folds)} folds{grouped}) by |Spearman|, sign kept, each value as its "
+            f"percentile among the other folds' values; chosen: {chosen}"
         ],
     )
 

@@ -79,18 +79,24 @@ def out_of_fold_feature(
     candidates: list[str],
     folds: list[tuple[np.ndarray, np.ndarray]],
 ) -> tuple[np.ndarray, list[FeatureChoice]]:
-    """Per held-out fold, the best single feature chosen on the other folds, times its
-    sign and standardised with the other folds' mean and std, so that the pooled values
-    are comparable across folds; and each fold's choice."""
+    """Per held-out fold, the best single feature chosen on the other folds, as the share
+    of the other folds' values below it (ties counting half; turned round for a negative
+    sign), so that pooled values are comparable across folds whatever feature each fold
+    chose; and each fold's choice."""
     predicted = np.full(len(table), np.nan)
     choices = []
     for train_rows, test_rows in folds:
         train = table.iloc[train_rows]
         choice = best_single_feature(train, target[train_rows], candidates)
-        reference = pd.to_numeric(train[choice.feature], errors="coerce")
-        spread = reference.std(ddof=0) or 1.0
-        held_out = pd.to_numeric(table[choice.feature].iloc[test_rows], errors="coerce")
-        predicted[test_rows] = choice.sign * (held_out.to_numpy() - reference.mean()) / spread
+        reference = pd.to_numeric(train[choice.feature], errors="coerce").dropna().to_numpy()
+        reference = np.sort(choice.sign * reference)
+        held_out = choice.sign * pd.to_numeric(
+            table[choice.feature].iloc[test_rows], errors="coerce"
+        ).to_numpy(float)
+        below = np.searchsorted(reference, held_out, "left")
+        not_above = np.searchsorted(reference, held_out, "right")
+        share = (below + not_above) / (2 * len(reference))
+        predicted[test_rows] = np.where(np.isnan(held_out), np.nan, share)
         choices.append(choice)
     return predicted, choices
 
