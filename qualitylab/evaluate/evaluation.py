@@ -109,10 +109,6 @@ class Evaluation:
             "notes": self.notes,
         }
 
-    def by_role(self, role: Role) -> list[ScorerEvaluation]:
-        """The results of one role, in order."""
-        return [result for result in self.results if result.role == role]
-
 
 def evaluate(
     source: str | Path,
