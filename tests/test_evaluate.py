@@ -342,3 +342,15 @@ def test_evaluate_a_signal_on_the_real_set(real_data_dir: Path, tmp_path: Path):
     assert len(signal["within"]) == 5 and math.isfinite(signal["system"]["spearman"])
     assert human["role"] == "human" and 0 < human["metrics"]["spearman"]["value"] <= 1
     assert human["pairs"] > 0
+
+
+@pytest.mark.slow
+def test_a_predictor_on_a_bare_manifest_extracts_its_features(small_loop, tmp_path: Path):
+    manifest = small_loop.out_dir / "score_data" / "manifest.csv"
+    config = EvaluationConfig(
+        target="synthetic_score", scorers=(str(small_loop.model_dir),), n_resamples=100
+    )
+    bare = evaluate(manifest, config, work_dir=tmp_path / "features")
+    joined = evaluate(manifest, config, features=small_loop.out_dir / "scores_features")
+    assert (tmp_path / "features" / "features_combined.parquet").is_file()
+    assert bare.results[0].agreement.metrics == joined.results[0].agreement.metrics

@@ -215,7 +215,8 @@ def rated_rows(
             raise EvaluationError(
                 f"{role} column {name!r} is not in {source}; its columns are "
                 f"{', '.join(map(str, described))} (and {len(table.columns) - len(described)} "
-                "feature columns)"
+                "feature columns; to use a manifest's other columns, give the manifest as "
+                "RATED and the features with --features)"
             )
     for name in (config.target, *config.raters):
         column = table[name]
