@@ -26,6 +26,7 @@ import pandas as pd
 import skops.io as sio
 
 from qualitylab import __version__
+from qualitylab.errors import QualitylabError
 from qualitylab.learn.metrics import to_json_ready
 from qualitylab.learn.train import TrainResult
 
@@ -39,7 +40,7 @@ _PACKAGES = ("scikit-learn", "numpy", "optuna", "skops", "pandas")
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.")
 
 
-class PredictorError(Exception):
+class PredictorError(QualitylabError):
     """A model directory that cannot be used: missing, from another version, or a
     feature table that does not match its schema."""
 
