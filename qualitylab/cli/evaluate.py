@@ -17,7 +17,6 @@ from qualitylab.cli.common import (
     app,
     console,
     extraction_progress,
-    fail,
     split_list,
 )
 
@@ -84,7 +83,7 @@ def evaluate(
     within prompt; beside the constant predictor, the majority class, the best single
     feature chosen on training data, and the human ceiling."""
     from qualitylab.data.manifest import ColumnMapping
-    from qualitylab.evaluate import EvaluationConfig, EvaluationError, write_evaluation
+    from qualitylab.evaluate import EvaluationConfig, write_evaluation
     from qualitylab.evaluate import evaluate as run_evaluation
     from qualitylab.evaluate.output import summary_table
 
@@ -101,19 +100,16 @@ def evaluate(
     )
     mapping = ColumnMapping(video=video_col, prompt=prompt_col, id=id_col)
     with extraction_progress() as (on_start, on_result):
-        try:
-            evaluation = run_evaluation(
-                source,
-                config,
-                features=features,
-                mapping=mapping,
-                work_dir=out / "features",
-                workers=workers or None,
-                on_start=on_start,
-                on_result=on_result,
-            )
-        except EvaluationError as exc:
-            fail(str(exc))
+        evaluation = run_evaluation(
+            source,
+            config,
+            features=features,
+            mapping=mapping,
+            work_dir=out / "features",
+            workers=workers or None,
+            on_start=on_start,
+            on_result=on_result,
+        )
     paths = write_evaluation(evaluation, out)
     summary = summary_table(evaluation.to_dict()).drop(
         columns=["role", *CONSOLE_HIDDEN], errors="ignore"

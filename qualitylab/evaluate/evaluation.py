@@ -15,17 +15,18 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from qualitylab.data.manifest import ColumnMapping, Manifest, ManifestError, load_manifest
+from qualitylab.errors import QualitylabError
 from qualitylab.evaluate import yardsticks
 from qualitylab.evaluate.agreement import Agreement, Resampling, agreement, human_ceiling
 from qualitylab.evaluate.scorers import Scored, ScorerContext, ScorerError, resolve
-from qualitylab.features.tables import TABLE_FILES, read_feature_table
+from qualitylab.features.layout import TABLE_FILES, read_feature_table
 
 ROWS = "rows"
 MIN_ROWS = 3
 Role = Literal["scorer", "yardstick", "human"]
 
 
-class EvaluationError(ValueError):
+class EvaluationError(QualitylabError):
     """Input that cannot be evaluated; the message names the file, column or scorer."""
 
 

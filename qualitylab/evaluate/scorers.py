@@ -26,16 +26,17 @@ import numpy as np
 import pandas as pd
 
 from qualitylab.data.manifest import Manifest
-from qualitylab.features.tables import read_feature_table
+from qualitylab.errors import QualitylabError
+from qualitylab.features.layout import read_feature_table
 from qualitylab.learn.predictor import OOF_FILE, Predictor, PredictorError, load_predictor
-from qualitylab.webench import QualityIndexConfig, quality_index
+from qualitylab.webench import DEGENERATE_NOTE, QualityIndexConfig, quality_index
 
 QUALITY_INDEX = "quality_index"
 Scale = Literal["target", "probability"]
 _FILE_SUFFIXES = (".csv", ".tsv", ".parquet", ".json")
 
 
-class ScorerError(ValueError):
+class ScorerError(QualitylabError):
     """A scorer that cannot be evaluated; the message names it and says why."""
 
 
@@ -122,6 +123,8 @@ def index_scores(rows: pd.DataFrame, config: QualityIndexConfig | None = None) -
     except ValueError as exc:
         raise ScorerError(f"scorer {QUALITY_INDEX!r}: {exc} (pass --features)") from None
     notes = [f"without {', '.join(index.missing_families)}"] if index.missing_families else []
+    if index.degenerate:
+        notes.append(DEGENERATE_NOTE)
     return Scored(QUALITY_INDEX, "quality_index", index.quality_index.to_numpy(float), notes=notes)
 
 
