@@ -353,3 +353,21 @@ def test_a_predictor_on_a_bare_manifest_extracts_its_features(small_loop, tmp_pa
     joined = evaluate(manifest, config, features=small_loop.out_dir / "scores_features")
     assert (tmp_path / "features" / "features_combined.parquet").is_file()
     assert bare.results[0].agreement.metrics == joined.results[0].agreement.metrics
+
+
+def test_ratings_stored_as_text_are_read_as_numbers(tmp_path: Path):
+    """Feature tables keep the manifest's other columns as text; an empty cell is missing."""
+    table = rated(24)
+    table["rater_2"] = table["rater_2"].map(str)
+    table.loc[0, "rater_2"] = ""
+    table.to_parquet(tmp_path / "table.parquet")
+    config = EvaluationConfig(
+        target="human_score", scorers=("fam.sig0.mean",), raters=("rater_1", "rater_2"),
+        n_resamples=100,
+    )  # fmt: skip
+    evaluation = evaluate(tmp_path / "table.parquet", config)
+    assert [r.agreement.n for r in evaluation.results if r.role == "human"] == [23, 23]
+    table.loc[1, "rater_2"] = "good"
+    table.to_parquet(tmp_path / "table.parquet")
+    with pytest.raises(EvaluationError, match="'rater_2' is not numeric"):
+        evaluate(tmp_path / "table.parquet", config)

@@ -189,8 +189,8 @@ def load_rows(
             manifest = load_manifest(source, mapping)
         except ManifestError as exc:
             raise EvaluationError(str(exc)) from None
-        table = _as_numbers(manifest.table)
-    table = table.astype({"id": str})
+        table = manifest.table
+    table = _as_numbers(table).astype({"id": str})
     duplicated = table["id"][table["id"].duplicated()]
     if len(duplicated):
         raise EvaluationError(f"{source}: duplicate ids, e.g. {duplicated.iloc[0]!r}")
@@ -258,7 +258,7 @@ def _join_features(
 
 def _as_numbers(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with every column whose non-empty values are all numbers made numeric
-    (empty cells NaN): manifests are read as text."""
+    (empty cells NaN): manifests, and the manifest columns of feature tables, are text."""
     converted = {}
     for name in table.columns:
         if name in ("id", "video", "prompt") or pd.api.types.is_numeric_dtype(table[name]):
