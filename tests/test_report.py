@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qualitylab.cli import app
+from qualitylab.evaluate import EvaluationConfig, evaluate, write_evaluation
 from qualitylab.report.html import SECTIONS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -32,6 +33,11 @@ def report(small_loop, tmp_path_factory) -> Path:
     grid = tmp_path_factory.mktemp("grid")
     (grid / "tables").mkdir()
     (grid / "tables" / "regression_agg.csv").write_text("model,ONLY,S\nnone,-,0.81 ± 0.10\n")
+    evaluation = tmp_path_factory.mktemp("evaluation")
+    config = EvaluationConfig(
+        target="synthetic_score", scorers=(str(small_loop.model_dir),), n_resamples=100
+    )
+    write_evaluation(evaluate(small_loop.out_dir / "features", config), evaluation)
     result = CliRunner().invoke(
         app,
         [
@@ -42,6 +48,8 @@ def report(small_loop, tmp_path_factory) -> Path:
             str(small_loop.scores),
             "--grid",
             str(grid),
+            "--evaluation",
+            str(evaluation),
             "--out",
             str(out),
         ],
@@ -55,8 +63,9 @@ def test_report_is_self_contained(report: Path) -> None:
     for section in SECTIONS:
         assert f">{section}</h2>" in page
     assert ">Grid</h2>" in page and ">Scored runs</h2>" in page
+    assert ">Evaluation against synthetic_score</h2>" in page and "best single feature" in page
     sources = re.findall(r'src="([^"]*)"', page)
-    assert len(sources) >= 9  # scatter, bar, beeswarm, six frame strips
+    assert len(sources) >= 10  # scatter, bar, beeswarm, six frame strips, evaluation
     assert all(source.startswith("data:image/png;base64,") for source in sources)
     assert "http://" not in page and "https://" not in page
     assert "learned predictor, out-of-fold" in page
@@ -117,7 +126,7 @@ def test_report_renders_in_chromium(report: Path, tmp_path: Path) -> None:
         browser.close()
     assert problems == []
     assert headings[: len(SECTIONS)] == list(SECTIONS)
-    assert {"Grid", "Scored runs"} <= set(headings)
+    assert {"Grid", "Scored runs", "Evaluation against synthetic_score"} <= set(headings)
     assert images_loaded and all(images_loaded)
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from PIL import Image

@@ -17,6 +17,7 @@ from qualitylab.cli import (  # noqa: F401  (importing a module registers its co
     data,
     demo,
     environment,
+    evaluate,
     features,
     generate,
     learn,

@@ -194,11 +194,15 @@ def report(
     grid: Annotated[
         Path | None, typer.Option(help="A `qualitylab grid` output directory to include.")
     ] = None,
+    evaluation: Annotated[
+        Path | None, typer.Option(help="A `qualitylab evaluate` output directory to include.")
+    ] = None,
 ) -> None:
     """Write one self-contained HTML report: dataset, CV results, the predictor beside the
     Webench quality index, SHAP figures, best and worst videos with frame strips, and the
-    grid tables and scored runs when given."""
+    grid tables, scored runs and evaluation when given."""
     from qualitylab.cli.common import read_features
+    from qualitylab.evaluate.output import JSON_FILE
     from qualitylab.learn.predictor import PredictorError
     from qualitylab.report.html import ReportInputs, build_report
 
@@ -207,7 +211,16 @@ def report(
     for path in [*(scores or []), *([grid] if grid else [])]:
         if not path.exists():
             fail(f"{path}: no such file or directory")
-    inputs = ReportInputs(predictor, model, table, grid_dir=grid, score_files=list(scores or []))
+    if evaluation is not None and not (evaluation / JSON_FILE).is_file():
+        fail(f"{evaluation}: no {JSON_FILE} here (write one with qualitylab evaluate)")
+    inputs = ReportInputs(
+        predictor,
+        model,
+        table,
+        grid_dir=grid,
+        score_files=list(scores or []),
+        evaluation_dir=evaluation,
+    )
     with console.status("writing the report"):
         try:
             written = build_report(inputs, out)

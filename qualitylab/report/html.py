@@ -3,7 +3,8 @@
 Sections: the model, the dataset, cross-validated results with predicted-against-human
 scores, the learned predictor beside the Webench quality index, SHAP figures, the best
 and worst videos with strips of their frames, grid tables (when a grid directory is
-given) and scored runs (when score files are given).
+given), scored runs (when score files are given) and an evaluation against human ratings
+(when an evaluate directory is given).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from qualitylab.data.video import Sampling, VideoDecodeError, decode
+from qualitylab.evaluate.output import PLOT_FILE, read_evaluation, summary_table, within_table
 from qualitylab.learn.explain import Explanation, explain, global_importance
 from qualitylab.learn.metrics import bootstrap_ci, format_mean_std
 from qualitylab.learn.predictor import OOF_FILE, Predictor, PredictorError
@@ -44,7 +46,8 @@ VIDEOS_SHOWN = 3
 @dataclass
 class ReportInputs:
     """What a report is made from; ``grid_dir`` and ``score_files`` are optional, and
-    ``explanation`` (SHAP of ``table``) is computed when not given."""
+    ``explanation`` (SHAP of ``table``) is computed when not given; ``evaluation_dir`` is
+    a ``qualitylab evaluate`` output directory to include."""
 
     predictor: Predictor
     model_dir: Path
@@ -52,6 +55,7 @@ class ReportInputs:
     grid_dir: Path | None = None
     score_files: list[Path] = field(default_factory=list)
     explanation: Explanation | None = None
+    evaluation_dir: Path | None = None
 
 
 def build_report(inputs: ReportInputs, out: str | Path) -> Path:
@@ -108,6 +112,7 @@ def _context(inputs: ReportInputs, scratch: Path) -> dict[str, Any]:
         "videos": _best_and_worst(oof, target, scratch),
         "grid": _grid_tables(inputs.grid_dir),
         "runs": [_scored_run(path) for path in inputs.score_files],
+        "evaluation": _evaluation(inputs.evaluation_dir),
     }
 
 
@@ -282,6 +287,22 @@ def _grid_tables(grid_dir: Path | None) -> list[dict[str, str]]:
 
 def _html_table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, classes="data", border=0, na_rep="-", escape=True)
+
+
+def _evaluation(out_dir: Path | None) -> dict[str, Any] | None:
+    """The summary and within-group tables and the figure of a saved evaluation."""
+    if out_dir is None:
+        return None
+    data = read_evaluation(out_dir)
+    within = within_table(data)
+    return {
+        "path": str(out_dir),
+        "target": data["config"]["target"],
+        "rows": data["rows"],
+        "summary": _html_table(summary_table(data)),
+        "within": _html_table(within) if not within.empty else None,
+        "plot": _image(Path(out_dir) / PLOT_FILE),
+    }
 
 
 def _scored_run(path: Path) -> dict[str, Any]:
