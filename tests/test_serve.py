@@ -70,6 +70,10 @@ def inputs(small_loop, tmp_path_factory) -> Path:
         table[["id", "video", "prompt"]].to_csv(version / "manifest.csv", index=False)
         record = {"benchmark": {"label": label, "prompt_set": {"name": "bench", "version": "1"}}}
         (version / "run.json").write_text(json.dumps(record))
+    rated = _copy_videos(small_loop, root / "rated", 6, 4)
+    rated[["id", "video", "prompt", "synthetic_score"]].to_csv(
+        root / "rated" / "manifest.csv", index=False
+    )
     outside = tmp_path_factory.mktemp("serve-outside")
     (outside / "secret.csv").write_text("id,video,prompt\nx,/etc/passwd,p\n")
     (root / "escape").symlink_to(outside, target_is_directory=True)
@@ -177,6 +181,21 @@ def test_runs_scores_signals_and_files(client, small_loop) -> None:
     assert client.get("/api/runs/nope").status_code == 404
 
 
+def test_evaluate_job_and_the_predictor_page(client) -> None:
+    answer = client.post(
+        "/api/jobs",
+        json={"kind": "evaluate", "input": "rated", "model": "model", "target": "synthetic_score"},
+    )
+    assert answer.status_code == 201, answer.text
+    job = _wait(client, answer.json()["id"])
+    assert job["status"] == "done", job["error"]
+    assert job["result"]["rows"] == 6 and "spearman" in job["result"]["metrics"]
+    (evaluation,) = client.get("/api/predictors/model").json()["evaluations"]
+    assert evaluation["target"] == "synthetic_score" and evaluation["rows"] == 6
+    roles = {row["role"] for row in evaluation["table"]}
+    assert {"scorer", "yardstick"} <= roles
+
+
 def test_score_jobs_and_their_runs(client, jobs) -> None:
     for job in jobs.values():
         assert job["status"] == "done", job
@@ -219,7 +238,8 @@ def test_history(client, jobs) -> None:
         ({"model": "model"}, 422, "input"),
         ({"input": "two", "model": "nope"}, 404, "unknown model"),
         ({"input": "two"}, 400, "needs 'model'"),
-        ({"input": "two", "kind": "evaluate"}, 501, "evaluate"),
+        ({"input": "two", "kind": "evaluate"}, 400, "needs 'model'"),
+        ({"input": "two", "kind": "evaluate", "model": "model", "target": "x"}, 400, "no column"),
         ({"input": "two", "kind": "train"}, 422, "kind"),
         ({"input": "../../etc", "model": "model"}, 403, "not a file or directory under"),
         ({"input": "/etc", "model": "model"}, 403, "not a file or directory under"),

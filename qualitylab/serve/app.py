@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from qualitylab import __version__
 from qualitylab.config import home_dir
 from qualitylab.serve import library
-from qualitylab.serve.jobs import Job, JobParams, JobRequest, JobRunner, JobStore
+from qualitylab.serve.jobs import EVALUATION_DIR, Job, JobParams, JobRequest, JobRunner, JobStore
 from qualitylab.serve.runs import (
     PredictorRef,
     RunRef,
@@ -360,8 +360,10 @@ def _api(app: FastAPI, service: Service) -> None:
 
 def _job_params(service: Service, request: JobRequest) -> JobParams:
     """The request's paths resolved inside the roots and its model checked; 4xx otherwise."""
-    if request.kind == "evaluate":
-        raise HTTPException(501, library.evaluation_unavailable())
+    if request.kind == "evaluate" and not (request.model and request.target):
+        raise HTTPException(
+            400, "an evaluate job needs 'model' (see GET /api/predictors) and 'target'"
+        )
     source = service.input_roots.resolve(request.input)
     prompts = service.input_roots.resolve(request.prompts) if request.prompts else None
     try:
@@ -376,18 +378,26 @@ def _job_params(service: Service, request: JobRequest) -> JobParams:
             f"{request.input}: {len(outside)} of its videos lie outside the service's roots "
             f"(e.g. {outside[0]})"
         )
+    if request.kind == "evaluate" and request.target not in manifest.table.columns:
+        raise HTTPException(
+            400, f"{request.input}: no column {request.target!r} to evaluate against"
+        )
     model_dir = None
-    if request.kind == "score":
+    if request.kind in ("score", "evaluate"):
         if not request.model:
             raise HTTPException(400, "a score job needs 'model' (see GET /api/predictors)")
         model_dir = str(service.predictor_ref(request.model).path)
     return JobParams(
         input=str(source),
         prompts=str(prompts) if prompts else None,
-        model=request.model if request.kind == "score" else None,
+        model=request.model if model_dir else None,
         model_dir=model_dir,
         extractors=request.extractors,
         label=request.label,
+        target=request.target,
+        group_by=request.group_by,
+        pair_by=request.pair_by,
+        raters=request.raters,
     )
 
 
@@ -455,12 +465,13 @@ def _predictor_detail(service: Service, predictor_id: str) -> dict[str, Any]:
         importance = service.importance(predictor_id)
     except library.INPUT_ERRORS as exc:
         raise _bad(exc) from None
-    evaluation = ref.path / "evaluate"
-    tables = (
-        {csv.name: _records(pd.read_csv(csv)) for csv in sorted(evaluation.glob("*.csv"))}
-        if evaluation.is_dir()
-        else {}
-    )
+    evaluated = [
+        service.store.job_dir(job.id) / EVALUATION_DIR
+        for job in service.store.list()
+        if job.kind == "evaluate"
+        and job.status == "done"
+        and job.params.get("model") == predictor_id
+    ]
     return _clean(
         {
             **ref.summary(),
@@ -474,7 +485,7 @@ def _predictor_detail(service: Service, predictor_id: str) -> dict[str, Any]:
             "importance_note": None
             if importance is not None
             else f"training features not found at {ref.info.get('features_source')}",
-            "evaluation": tables,
+            "evaluations": library.evaluation_summaries(evaluated),
         }
     )
 

@@ -40,6 +40,7 @@ JOBS_DIR = "jobs"
 JOB_FILE = "job.json"
 SCORES_FILE = "scores.csv"
 FEATURES_DIR = "features"
+EVALUATION_DIR = "evaluation"
 # Values of the ``cancel`` column: why a running job should stop at its next video.
 _BY_USER, _BY_SHUTDOWN = 1, 2
 
@@ -76,6 +77,10 @@ class JobParams(BaseModel):
     model_dir: str | None = None
     extractors: list[str] | None = None
     label: str | None = None
+    target: str | None = None
+    group_by: str | None = None
+    pair_by: str | None = "prompt"
+    raters: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -329,7 +334,7 @@ def execute_job(data_dir: str, job_id: str) -> None:
     job_dir = store.job_dir(job_id)
 
     counts = {"total": 0, "done": 0}
-    after = "scoring" if job.kind == "score" else "writing the feature tables"
+    after = {"score": "scoring", "evaluate": "evaluating"}.get(job.kind, "writing the tables")
 
     def on_start(total: int) -> None:
         counts.update(total=total, done=0)
@@ -359,7 +364,13 @@ def execute_job(data_dir: str, job_id: str) -> None:
                 params.input, params.prompts, params.extractors, job_dir / FEATURES_DIR, progress
             )
         else:
-            raise ValueError(library.evaluation_unavailable())
+            result = library.evaluate_run(
+                params.input,
+                params.model_dir or "",
+                params,
+                job_dir / EVALUATION_DIR,
+                progress,
+            )
     except KeyboardInterrupt:
         reason = store.cancel_reason(job_id)
         status = "interrupted" if reason == _BY_SHUTDOWN else "cancelled"
@@ -459,3 +470,15 @@ class JobRequest(BaseModel):
         None, description="Extractors of an extract job (default: ssim, flow, technical)."
     )
     label: str | None = Field(None, description="A name for the run, e.g. the model version.")
+    target: str | None = Field(
+        None, description="Evaluate job: the manifest's rating column to evaluate against."
+    )
+    group_by: str | None = Field(
+        None, description="Evaluate job: correlation within each group, e.g. model."
+    )
+    pair_by: str | None = Field(
+        "prompt", description="Evaluate job: pairwise accuracy within this column's groups."
+    )
+    raters: list[str] | None = Field(
+        None, description="Evaluate job: per-rater columns, for the human ceiling."
+    )

@@ -7,7 +7,6 @@ mean "bad input" are gathered in ``INPUT_ERRORS``; the service answers them with
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +16,18 @@ import numpy as np
 import pandas as pd
 
 from qualitylab.compare import Comparison, compare_tables, load_run
-from qualitylab.data.folder import VIDEO_EXTENSIONS, read_input
+from qualitylab.data.folder import FOLDER_MANIFEST, VIDEO_EXTENSIONS, read_input
 from qualitylab.data.manifest import Manifest
 from qualitylab.data.video import VideoInfo, probe
 from qualitylab.errors import QualitylabError
+from qualitylab.evaluate import EvaluationConfig, evaluate
+from qualitylab.evaluate.output import read_evaluation, summary_table, write_evaluation
 from qualitylab.features.layout import read_feature_table
 from qualitylab.features.registry import REGISTRY
 from qualitylab.features.run import extract_features
 from qualitylab.features.tables import video_signals
 from qualitylab.learn.explain import explain, global_importance
+from qualitylab.learn.metrics import to_json_ready
 from qualitylab.learn.predictor import INFO_FILE, Predictor, load_predictor
 from qualitylab.learn.timeline import frame_attribution
 from qualitylab.score import score_manifest
@@ -37,7 +39,8 @@ __all__ = [
     "Predictor",
     "VideoInfo",
     "compare_runs",
-    "evaluation_unavailable",
+    "evaluate_run",
+    "evaluation_summaries",
     "extract_run",
     "importance",
     "is_pair_signal",
@@ -158,15 +161,63 @@ def extract_run(
     }
 
 
-def evaluation_unavailable() -> str:
-    """Why an ``evaluate`` job cannot run here (this service does not call
-    ``qualitylab.evaluate`` yet; without the package it cannot exist at all)."""
-    if importlib.util.find_spec("qualitylab.evaluate") is None:
-        return "evaluate jobs need the qualitylab.evaluate package, which this installation lacks"
-    return (
-        "evaluate jobs are not wired into the service yet; run `qualitylab evaluate` on the "
-        "command line"
+def evaluate_run(
+    source: str | Path,
+    model_dir: str | Path,
+    settings: Any,
+    out_dir: Path,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Evaluate the predictor in ``model_dir`` against the ratings of the manifest
+    ``source`` (its features extracted as the predictor needs them) with the yardsticks of
+    ``qualitylab evaluate``; writes evaluation.json/.md/.png into ``out_dir`` and returns
+    what the job reports. ``settings`` carries target, group_by, pair_by and raters."""
+    folder_manifest = Path(source) / FOLDER_MANIFEST
+    if folder_manifest.is_file():
+        source = folder_manifest
+    config = EvaluationConfig(
+        target=settings.target,
+        scorers=(str(model_dir),),
+        group_by=settings.group_by,
+        pair_by=settings.pair_by,
+        raters=tuple(settings.raters or ()),
     )
+    evaluation = evaluate(
+        source,
+        config,
+        work_dir=out_dir / "features",
+        workers=1,
+        on_start=progress.on_start if progress else None,
+        on_result=_on_result(progress),
+    )
+    write_evaluation(evaluation, out_dir)
+    scorer = next(result for result in evaluation.results if result.role == "scorer")
+    return {
+        "evaluation": str(out_dir),
+        "rows": evaluation.rows,
+        "metrics": to_json_ready(scorer.agreement.to_dict()["metrics"]),
+        "notes": evaluation.notes,
+    }
+
+
+def evaluation_summaries(directories: list[Path]) -> list[dict[str, Any]]:
+    """The summary table (one row per scorer, yardstick and rater) of each evaluation
+    saved in ``directories``, newest first, skipping any that is not there."""
+    summaries = []
+    for directory in directories:
+        try:
+            data = read_evaluation(directory)
+        except FileNotFoundError:
+            continue
+        summaries.append(
+            {
+                "directory": str(directory),
+                "target": data["config"]["target"],
+                "rows": data["rows"],
+                "table": summary_table(data).to_dict("records"),
+            }
+        )
+    return summaries
 
 
 def is_pair_signal(name: str) -> bool:

@@ -332,11 +332,11 @@ async function predictorPage() {
   }
   else importance.replaceChildren(el("p", { class: "hint" }, data.importance_note));
   const evaluation = document.getElementById("evaluation");
-  const tables = Object.entries(data.evaluation);
-  if (!tables.length) {
-    evaluation.replaceChildren(el("p", { class: "hint" }, "No evaluation results (qualitylab evaluate writes them into the model's evaluate/ folder)."));
+  if (!data.evaluations.length) {
+    evaluation.replaceChildren(el("p", { class: "hint" }, "No evaluation yet: submit an evaluate job (kind evaluate, a rated manifest and its target) on the jobs page or with POST /api/jobs."));
   } else {
-    evaluation.replaceChildren(...tables.map(([name, rows]) => el("div", {}, el("h3", {}, name), table(rows))));
+    evaluation.replaceChildren(...data.evaluations.map((found) => el("div", {},
+      el("h3", {}, `against ${found.target} on ${found.rows} videos`), table(found.table))));
   }
 }
 
@@ -424,7 +424,11 @@ async function jobsPage() {
     const form = new FormData(event.target);
     const body = { kind: form.get("kind"), input: form.get("input") };
     for (const key of ["prompts", "label"]) if (form.get(key)) body[key] = form.get(key);
-    if (body.kind === "score") body.model = form.get("model");
+    if (body.kind !== "extract") body.model = form.get("model");
+    if (body.kind === "evaluate") {
+      body.target = form.get("target");
+      if (form.get("group_by")) body.group_by = form.get("group_by");
+    }
     await submitJob(message, () => api("/api/jobs", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }));
   });
   document.getElementById("upload-form").addEventListener("submit", async (event) => {
