@@ -52,7 +52,7 @@ from qualitylab.learn.metrics import percentile_interval, resample_weights
 PRIORITY = ("predicted_score", "quality_index")
 HIGHER_IS_BETTER = {"predicted_score", "quality_index", "probability"}
 DESCRIPTIVE = {"id", "video", "prompt", "sha256"}
-LEVEL_AGGREGATIONS = {"mean", "median", "min", "max", "p25", "p75"}
+LEVEL_AGGREGATIONS = {"mean", "median", "min", "max", "p10", "p25", "p75", "p90"}
 _FRAME_VALUE = re.compile(r"\.f\d{3}$")
 _TIE_RTOL, _TIE_ATOL = 1e-9, 1e-12
 

@@ -27,8 +27,8 @@ from qualitylab.data.manifest import ColumnMapping, load_manifest
 from qualitylab.data.samples import MAX_CLIPS, MIN_CLIPS, build_demo_dataset
 from qualitylab.data.video import Sampling
 from qualitylab.features.extract import VideoResult
-from qualitylab.features.learned.runtime import MissingWeightsError, require_weights
-from qualitylab.features.registry import LEARNED_SPECS
+from qualitylab.features.learned.runtime import learned_with_weights
+from qualitylab.features.protocols import ProtocolName, protocol_and_sampling
 from qualitylab.features.run import RunSummary, extract_features
 from qualitylab.features.tables import read_feature_table
 from qualitylab.learn.predictor import load_predictor, save_predictor
@@ -52,8 +52,11 @@ class LoopExperiment(BaseModel):
     """The settings of one pass through the loop; the defaults are the demo.
 
     ``data`` and ``score`` are a manifest path (relative to the experiment file) or a demo
-    dataset; ``learned: present`` adds every learned extractor whose weights are on disk;
-    ``workers`` are the extraction's processes (0: the engine's default).
+    dataset; ``protocol`` is the feature protocol (``sampling``'s fps and short side
+    replace the default protocol's canonical ones when set); ``features`` null means the
+    protocol's offline extractors; ``learned: present`` adds every learned extractor whose
+    weights are on disk; ``workers`` are the extraction's processes (0: the engine's
+    default).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -61,7 +64,8 @@ class LoopExperiment(BaseModel):
     name: str = "demo"
     data: DemoData | str = DemoData()
     target: str = "synthetic_score"
-    features: list[str] = Field(default_factory=lambda: ["ssim", "flow", "technical"])
+    protocol: ProtocolName = "default"
+    features: list[str] | None = None
     learned: Literal["present", "none"] = "present"
     sampling: Sampling = Sampling()
     task: Task = "regression"
@@ -108,18 +112,6 @@ class LoopHooks:
     extraction_result: Callable[[VideoResult], None] | None = None
 
 
-def learned_with_weights() -> list[str]:
-    """The learned extractors whose pretrained weights are all on disk."""
-    present = []
-    for spec in LEARNED_SPECS:
-        try:
-            require_weights({spec.name: spec.weights})
-        except MissingWeightsError:
-            continue
-        present.append(spec.name)
-    return present
-
-
 def run_loop(
     experiment: LoopExperiment,
     out_dir: str | Path,
@@ -136,15 +128,17 @@ def run_loop(
 
     hooks.step("data")
     manifest = _manifest(experiment.data, out_dir / "data", base_dir, experiment.target)
-    names = list(experiment.features)
+    protocol, sampling = protocol_and_sampling(experiment.protocol, **experiment.sampling.to_dict())
+    names = list(experiment.features or protocol.extractors)
     if experiment.learned == "present":
         names += [name for name in learned_with_weights() if name not in names]
-    hooks.step(f"features ({', '.join(names)})")
+    hooks.step(f"features ({protocol.name} protocol: {', '.join(names)})")
     extraction = extract_features(
         manifest,
         names,
         out_dir / "features",
-        sampling=experiment.sampling,
+        sampling=sampling,
+        protocol=protocol,
         workers=experiment.workers or None,
         on_start=hooks.extraction_start,
         on_result=hooks.extraction_result,
@@ -172,7 +166,7 @@ def run_loop(
         table,
         space=space.name,
         extractors=extractors,
-        sampling=experiment.sampling.to_dict(),
+        sampling=sampling.to_dict(),
         source=out_dir / "features",
     )
     predictor = load_predictor(model_dir)

@@ -2,7 +2,8 @@
 
 ``DIR/`` after ``qualitylab extract-features``:
 
-- ``run.json``: the manifest, column mapping, targets, sampling and every extractor's
+- ``run.json``: the manifest, column mapping, targets, sampling, the feature protocol
+  (``"protocol"``, see :mod:`qualitylab.features.protocols`) and every extractor's
   name, version, config and config hash of the latest run;
 - ``index.parquet``: one row per manifest row (``id, video, prompt``, the targets) with
   the video's ``sha256`` (empty when the file could not be read) and its warnings;
@@ -11,7 +12,8 @@
   latest run (``extractor`` is ``video`` when the file itself could not be read);
 - ``features.parquet``, ``features_nonagg.parquet``, ``features_combined.parquet``: the
   aggregated, non-aggregated and combined feature tables (see
-  :mod:`qualitylab.features.tables`).
+  :mod:`qualitylab.features.tables`); a protocol without the non-aggregated set writes
+  only ``features.parquet``.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from qualitylab.features.extract import (
     tasks_for,
 )
 from qualitylab.features.learned.runtime import MissingWeightsError, require_weights
+from qualitylab.features.protocols import RUN_KEY, THESIS, Protocol
 from qualitylab.features.store import FeatureStore
 
 RUN_FILE = "run.json"
@@ -91,11 +94,15 @@ def extract_features(
     sampling: Sampling = Sampling(),
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     workers: int | None = None,
+    protocol: Protocol = THESIS,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[VideoResult], None] | None = None,
 ) -> RunSummary:
     """Extract ``features`` for every row of ``manifest`` into ``out_dir`` and write the
     feature tables. Computes only what the store lacks; never stops for a bad video.
+
+    ``protocol`` (recorded in run.json) decides the tables' aggregations and set types;
+    ``sampling`` must be its canonical one (see ``Protocol.sampling``).
 
     ``on_start(number of videos)`` and ``on_result(result)`` report progress. On
     KeyboardInterrupt the index, failures and run record of the finished videos are
@@ -107,13 +114,14 @@ def extract_features(
     out_dir = Path(out_dir)
     _check_ids(manifest)
     try:
+        protocol.check_sampling(sampling)
         plans = plan_extractors(features, sampling, overrides)
         require_weights({plan.spec.name: plan.spec.weights for plan in plans})
     except (KeyError, ValueError, MissingWeightsError) as exc:
         raise RunError(str(exc)) from None
     store = FeatureStore(out_dir)
     store.remove_temporary_files()
-    _write_run_record(out_dir, manifest, plans, sampling, finished=False)
+    _write_run_record(out_dir, manifest, plans, sampling, protocol, finished=False)
 
     table = manifest.table
     tasks = tasks_for(list(zip(table["id"], table["video"], table["prompt"])))
@@ -132,7 +140,7 @@ def extract_features(
     _write_index(out_dir, manifest, summary.results)
     _write_failures(out_dir, summary.results)
     if not summary.interrupted:
-        _write_run_record(out_dir, manifest, plans, sampling, finished=True)
+        _write_run_record(out_dir, manifest, plans, sampling, protocol, finished=True)
         summary.tables, summary.table_rows = write_tables(out_dir)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -177,6 +185,7 @@ def _write_run_record(
     manifest: Manifest,
     plans: Sequence[ExtractorPlan],
     sampling: Sampling,
+    protocol: Protocol,
     *,
     finished: bool,
 ) -> None:
@@ -190,6 +199,7 @@ def _write_run_record(
         },
         "targets": list(manifest.targets),
         "sampling": sampling.to_dict(),
+        RUN_KEY: protocol.record(),
         "extractors": [plan.describe() for plan in plans],
         "finished": finished,
         "written": datetime.now(UTC).isoformat(timespec="seconds"),
