@@ -18,13 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+from scipy.stats import spearmanr
 
 from qualitylab.atomic import write_text
 from qualitylab.config import read_yaml_model
 from qualitylab.data.manifest import ColumnMapping, load_manifest
-from qualitylab.data.samples import MAX_CLIPS, MIN_CLIPS, build_demo_dataset
+from qualitylab.data.samples import FRAME_HEIGHT, MAX_CLIPS, MIN_CLIPS, build_demo_dataset
 from qualitylab.data.video import Sampling
 from qualitylab.features.extract import VideoResult
 from qualitylab.features.learned.runtime import learned_with_weights
@@ -40,12 +42,15 @@ from qualitylab.score import ScoreResult, score_manifest
 
 
 class DemoData(BaseModel):
-    """The embedded demo dataset: rendered clips with graded defects and a synthetic score."""
+    """The embedded demo dataset: rendered clips with graded defects and a synthetic score,
+    ``height`` pixels high (a multiple of 24), at ``fps`` (null: 8, 10 or 12 per clip)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     demo_clips: int = Field(32, ge=MIN_CLIPS, le=MAX_CLIPS)
     seed: int = Field(0, ge=0)
+    height: int = Field(FRAME_HEIGHT, ge=48, multiple_of=24)
+    fps: int | None = Field(None, ge=1, le=60)
 
 
 class LoopExperiment(BaseModel):
@@ -62,7 +67,7 @@ class LoopExperiment(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = "demo"
-    data: DemoData | str = DemoData()
+    data: DemoData | str = DemoData(demo_clips=MAX_CLIPS)
     target: str = "synthetic_score"
     protocol: ProtocolName = "default"
     features: list[str] | None = None
@@ -75,7 +80,7 @@ class LoopExperiment(BaseModel):
     cv: int = Field(5, ge=2)
     group_by: str | None = None
     seed: int = Field(0, ge=0)
-    score: DemoData | str | None = DemoData(demo_clips=MIN_CLIPS, seed=1)
+    score: DemoData | str | None = DemoData(demo_clips=MIN_CLIPS, seed=1, height=288, fps=16)
     workers: int = Field(0, ge=0)
 
     def to_yaml(self) -> str:
@@ -100,6 +105,7 @@ class LoopResult:
     features: list[str]
     extraction: RunSummary
     scoring: ScoreResult | None
+    scored_spearman: float | None = None
 
 
 @dataclass
@@ -176,7 +182,7 @@ def run_loop(
         predictor, table, out_dir / "explain", signals_dir=out_dir / "features"
     )
 
-    scoring, scores_path = None, None
+    scoring, scores_path, scored_spearman = None, None, None
     if experiment.score is not None:
         hooks.step("score")
         scored = _manifest(experiment.score, out_dir / "score_data", base_dir, None)
@@ -190,6 +196,7 @@ def run_loop(
         )
         scores_path = out_dir / "scores.csv"
         scoring.scores.to_csv(scores_path, index=False)
+        scored_spearman = scored_correlation(scoring.scores, scored.table, experiment.target)
 
     hooks.step("report")
     inputs = ReportInputs(
@@ -209,13 +216,20 @@ def run_loop(
         features=names,
         extraction=extraction,
         scoring=scoring,
+        scored_spearman=scored_spearman,
     )
 
 
 def _manifest(source: DemoData | str, demo_dir: Path, base_dir: str | Path, target: str | None):
     """The manifest of a data source, building the demo dataset when it is one."""
     if isinstance(source, DemoData):
-        path = build_demo_dataset(demo_dir, n_clips=source.demo_clips, seed=source.seed)
+        path = build_demo_dataset(
+            demo_dir,
+            n_clips=source.demo_clips,
+            seed=source.seed,
+            height=source.height,
+            fps=source.fps,
+        )
         targets = ("synthetic_score",)
     else:
         path = Path(base_dir) / source
@@ -223,8 +237,23 @@ def _manifest(source: DemoData | str, demo_dir: Path, base_dir: str | Path, targ
     return load_manifest(path, ColumnMapping(targets=targets))
 
 
+def scored_correlation(scores: pd.DataFrame, table: pd.DataFrame, target: str) -> float | None:
+    """Spearman's correlation of a scored run's predicted scores with its own ``target``
+    column, matched by id; None when the scored manifest has no such column."""
+    if target not in table.columns:
+        return None
+    truth = pd.to_numeric(table.set_index("id")[target], errors="coerce")
+    predicted = scores.dropna(subset=["predicted_score"]).set_index("id")["predicted_score"]
+    return float(spearmanr(predicted, truth.loc[predicted.index]).statistic)
+
+
 def summary_line(result: LoopResult, target: str) -> str:
-    """The closing line: the predictor's cross-validated Spearman with the target."""
+    """The closing line(s): the predictor's cross-validated Spearman with the target, and
+    the Spearman of the scored run's predictions with its own target when it has one."""
     spearman = result.metrics.get("spearman", {})
     mean, std = spearman.get("mean", float("nan")), spearman.get("std", float("nan"))
-    return f"cross-validated Spearman with {target}: {mean:.3f} ± {std:.3f}"
+    line = f"cross-validated Spearman with {target}: {mean:.3f} ± {std:.3f}"
+    if result.scored_spearman is not None:
+        line += f"\nSpearman of the scored run's predictions with its {target}: "
+        line += f"{result.scored_spearman:.3f}"
+    return line

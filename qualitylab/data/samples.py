@@ -66,7 +66,7 @@ from qualitylab.data.video import write_video
 FRAME_HEIGHT = 192
 FRAME_WIDTH = 256
 MIN_CLIPS = 24
-MAX_CLIPS = 40
+MAX_CLIPS = 80
 FORMAT_VERSION = 1
 
 # Maximum deduction from the synthetic score (severity 1.0) per defect.
@@ -159,6 +159,21 @@ _PLAN: tuple[Defects, ...] = (
     (("flicker", 0.6), ("dark", 0.3)),
     (("dark", 0.6),),
     (("blocks", 0.6),),
+    # Clips 41-80: two more clean clips, every defect once more at each severity, and
+    # eleven more pairs.
+    *[()] * 2,
+    *[((name, severity),) for severity in SEVERITIES for name in DEFECT_WEIGHTS],
+    (("blur", 0.3), ("flicker", 0.3)),
+    (("noise", 0.3), ("shake", 0.3)),
+    (("dark", 0.3), ("frozen", 0.6)),
+    (("overexposed", 0.6), ("blocks", 0.3)),
+    (("frozen", 0.3), ("noise", 0.6)),
+    (("shake", 0.3), ("dark", 0.3)),
+    (("flicker", 1.0), ("blur", 0.3)),
+    (("blocks", 1.0), ("overexposed", 0.3)),
+    (("blur", 1.0), ("frozen", 0.3)),
+    (("noise", 1.0), ("flicker", 0.6)),
+    (("shake", 1.0), ("blocks", 0.6)),
 )
 
 
@@ -206,7 +221,7 @@ class DemoClip:
 def demo_specs(
     n_clips: int = 32, seed: int = 0, height: int = FRAME_HEIGHT, fps: int | None = None
 ) -> list[DemoClip]:
-    """The plan of the demo dataset: ``n_clips`` (24–40) clip recipes, fixed by ``seed``,
+    """The plan of the demo dataset: ``n_clips`` (24–80) clip recipes, fixed by ``seed``,
     rendered ``height`` pixels high, at ``fps`` (else 8, 10 or 12 fps, drawn per clip)."""
     if not MIN_CLIPS <= n_clips <= MAX_CLIPS:
         raise ValueError(f"n_clips must be between {MIN_CLIPS} and {MAX_CLIPS}, got {n_clips}")
