@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+import skimage.data
 from typer.testing import CliRunner
 
 from qualitylab.cli import app
@@ -22,6 +23,7 @@ from qualitylab.features.aggregate import (
     aggregate,
 )
 from qualitylab.features.base import Chunk
+from qualitylab.features.classical.detail import fine_detail
 from qualitylab.features.protocols import (
     DEFAULT,
     THESIS,
@@ -49,7 +51,7 @@ def test_the_two_protocols() -> None:
     assert not {"sum", "min", "max", "min_max_ratio"} & set(DEFAULT.aggregations)
     assert not any(name.startswith("ewm") for name in DEFAULT.aggregations)
     assert DEFAULT.set_types == ("agg",) and len(THESIS.set_types) == 3
-    assert "motion" in DEFAULT.extractors and "flow" not in DEFAULT.extractors
+    assert list(DEFAULT.extractors) == ["ssim", "technical", "motion", "detail"]
     assert set(KNOWN_AGGREGATIONS) >= set(AGGREGATIONS) | set(INVARIANT_AGGREGATIONS)
 
 
@@ -179,7 +181,7 @@ def test_extract_features_defaults_to_the_default_protocol(tmp_path) -> None:
     assert f"default protocol (8 fps, short side 64): {names}" in result.output
     run = json.loads((out / "run.json").read_text())
     assert run["protocol"]["name"] == "default" and run["protocol"]["short_side"] == 64
-    assert [entry["name"] for entry in run["extractors"]][:3] == ["ssim", "technical", "motion"]
+    assert [entry["name"] for entry in run["extractors"]][:4] == list(DEFAULT.extractors)
 
 
 def test_scoring_reproduces_the_protocol(tmp_path) -> None:
@@ -212,3 +214,23 @@ def test_scoring_reproduces_the_protocol(tmp_path) -> None:
     del info["features_source"]
     _, _, _, planned, notes = extraction_plan(Predictor(None, info))
     assert planned == THESIS and "thesis is assumed" in notes[-1]
+
+
+def test_protocol_settings_are_refined_by_overrides() -> None:
+    protocol = DEFAULT.model_copy(update={"extractors": {"motion": {"dis_preset": "medium"}}})
+    assert protocol.settings(["ssim"]) == {}
+    assert protocol.settings(["motion"]) == {"motion": {"dis_preset": "medium"}}
+    refined = protocol.settings(["motion", "ssim"], {"motion": {"dis_preset": "ultrafast"}})
+    assert refined == {"motion": {"dis_preset": "ultrafast"}}
+
+
+def test_fine_detail_falls_with_blur_and_ignores_contrast() -> None:
+    photo = cv2.resize(skimage.data.camera(), (256, 256), interpolation=cv2.INTER_AREA)
+    sharp = fine_detail(photo)
+    assert fine_detail(cv2.GaussianBlur(photo, (0, 0), 1.5)) < 0.5 * sharp
+    low_contrast = (photo.astype(np.float32) * 0.5 + 64).round().astype(np.uint8)
+    assert fine_detail(low_contrast) == pytest.approx(sharp, rel=0.02)
+    frames = np.stack([np.repeat(photo[..., None], 3, axis=2)] * 2)
+    signals = registry.create("detail").process(Chunk(frames, None, "p", "v"))
+    assert signals["fine_detail"] == pytest.approx([sharp] * 2, rel=1e-5)
+    assert signals["crushed_share"] == pytest.approx([np.mean(photo <= 5)] * 2)

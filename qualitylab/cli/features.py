@@ -129,9 +129,6 @@ def extract_features(
         names = split_list(features) if features else default_features(chosen)
         if not features:
             console.print(f"{chosen.name} protocol ({sampling.describe()}): {', '.join(names)}")
-        for name, settings in chosen.extractors.items():
-            if name in names and settings:
-                overrides[name] = {**settings, **overrides.get(name, {})}
         _apply_learned_settings(
             names, overrides, device=device, precision=precision, batch_size=batch_size
         )

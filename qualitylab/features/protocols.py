@@ -13,7 +13,8 @@ tables are built with the run's protocol, and a run.json without one is a thesis
   the grid.
 - ``default``: frames analysed at a canonical short side (256 px) and frame rate (8 fps),
   motion in frame diagonals per second (the ``motion`` extractor, which reads the frame
-  timestamps), per-pixel means and percentiles rather than sums, and length-invariant
+  timestamps), contrast- and scale-free fine detail (``detail``), per-pixel means and
+  percentiles rather than sums, and length-invariant
   aggregations (``INVARIANT_AGGREGATIONS``); only the aggregated table. The same content
   at another resolution, frame rate or length gives the same features within the
   tolerances tested in ``tests/test_invariance.py``. Sources below the canonical frame
@@ -22,7 +23,7 @@ tables are built with the run's protocol, and a run.json without one is a thesis
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -77,6 +78,22 @@ class Protocol(BaseModel):
                     f"sampling asks for {getattr(sampling, name)}"
                 )
 
+    def settings(
+        self,
+        names: Sequence[str],
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """Per-extractor settings of a run of ``names``: this protocol's settings of those
+        extractors, each updated with ``overrides``."""
+        merged = {
+            name: dict(settings)
+            for name, settings in self.extractors.items()
+            if name in names and settings
+        }
+        for name, values in (overrides or {}).items():
+            merged[name] = {**merged.get(name, {}), **values}
+        return merged
+
     def record(self) -> dict[str, Any]:
         """The protocol as JSON-ready data, for run.json and predictor.json."""
         return self.model_dump(mode="json")
@@ -92,7 +109,7 @@ DEFAULT = Protocol(
     name="default",
     short_side=256,
     fps=8.0,
-    extractors={"ssim": {}, "technical": {}, "motion": {}},
+    extractors={"ssim": {}, "technical": {}, "motion": {}, "detail": {}},
     aggregations=INVARIANT_AGGREGATIONS,
     nonagg=False,
 )

@@ -71,6 +71,18 @@ SPECS: tuple[ExtractorSpec, ...] = (
         "error and flicker after motion compensation (default protocol)",
     ),
     ExtractorSpec(
+        name="detail",
+        version="1",
+        kind="frame",
+        signals=(
+            SignalSpec("fine_detail", "frame", None, "finest-scale vs coarser-band luma energy"),
+            SignalSpec("crushed_share", "frame", False, "share of pixels with luma <= 5"),
+        ),
+        factory=f"{_CLASSICAL}.detail:DetailExtractor",
+        description="contrast- and resolution-normalised fine detail (sharpness) and crushed "
+        "blacks (default protocol)",
+    ),
+    ExtractorSpec(
         name="technical",
         version="1",
         kind="pair",

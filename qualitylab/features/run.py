@@ -101,8 +101,9 @@ def extract_features(
     """Extract ``features`` for every row of ``manifest`` into ``out_dir`` and write the
     feature tables. Computes only what the store lacks; never stops for a bad video.
 
-    ``protocol`` (recorded in run.json) decides the tables' aggregations and set types;
-    ``sampling`` must be its canonical one (see ``Protocol.sampling``).
+    ``protocol`` (recorded in run.json) decides the tables' aggregations and set types
+    and gives its extractors' settings, which ``overrides`` refine; ``sampling`` must be
+    its canonical one (see ``Protocol.sampling``).
 
     ``on_start(number of videos)`` and ``on_result(result)`` report progress. On
     KeyboardInterrupt the index, failures and run record of the finished videos are
@@ -115,7 +116,7 @@ def extract_features(
     _check_ids(manifest)
     try:
         protocol.check_sampling(sampling)
-        plans = plan_extractors(features, sampling, overrides)
+        plans = plan_extractors(features, sampling, protocol.settings(features, overrides))
         require_weights({plan.spec.name: plan.spec.weights for plan in plans})
     except (KeyError, ValueError, MissingWeightsError) as exc:
         raise RunError(str(exc)) from None
