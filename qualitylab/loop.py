@@ -70,7 +70,10 @@ class LoopExperiment(BaseModel):
     data: DemoData | str = DemoData(demo_clips=MAX_CLIPS)
     target: str = "synthetic_score"
     protocol: ProtocolName = "default"
-    features: list[str] | None = None
+    # The demo leaves out ``detail``: its clips are upscaled from 192 px at analysis and
+    # its scored run downscaled from 288 px, which fine detail tells apart while the
+    # synthetic score ignores resolution.
+    features: list[str] | None = Field(default_factory=lambda: ["ssim", "technical", "motion"])
     learned: Literal["present", "none"] = "present"
     sampling: Sampling = Sampling()
     task: Task = "regression"
