@@ -80,6 +80,9 @@ def test_demo_command_end_to_end(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (tmp_path / "report.html").is_file()
     assert "cross-validated Spearman with synthetic_score" in result.output
+    assert "Spearman of the scored run's predictions with its synthetic_score" in result.output
+    scored = pd.read_csv(tmp_path / "score_data" / "manifest.csv")
+    assert set(scored["fps"]) == {16}  # the second run: another frame rate and size
 
 
 def test_scored_correlation_matches_scores_to_the_target_by_id() -> None:
