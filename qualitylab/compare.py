@@ -59,7 +59,7 @@ DESCRIPTIVE = {"id", "video", "prompt", "sha256", "rank", "error", *FACT_COLUMNS
 # Where a score file names the predictor that made it.
 PREDICTOR_COLUMN = "predictor_id"
 _PROMPT_SHOWN = 60
-LEVEL_AGGREGATIONS = {"mean", "median", "min", "max", "p25", "p75"}
+LEVEL_AGGREGATIONS = {"mean", "median", "min", "max", "p10", "p25", "p75", "p90"}
 _FRAME_VALUE = re.compile(r"\.f\d{3}$")
 _TIE_RTOL, _TIE_ATOL = 1e-9, 1e-12
 

@@ -21,7 +21,8 @@ import pandas as pd
 from qualitylab.data.manifest import Manifest
 from qualitylab.data.video import Sampling
 from qualitylab.features.extract import VideoResult
-from qualitylab.features.layout import TABLE_FILES
+from qualitylab.features.layout import feature_run, widest_table
+from qualitylab.features.protocols import RUN_KEY, Protocol, run_protocol
 from qualitylab.features.registry import extractor_class, get_spec
 from qualitylab.features.run import extract_features
 from qualitylab.learn.explain import explain, top_contributions
@@ -51,9 +52,15 @@ class ScoreResult:
     notes: list[str] = field(default_factory=list)
 
 
-def extraction_plan(predictor: Predictor) -> tuple[list[str], dict[str, dict], Sampling, list[str]]:
-    """The extractors, their settings and the frame sampling that reproduce the
-    predictor's features, plus notes on anything that had to be assumed."""
+def extraction_plan(
+    predictor: Predictor,
+) -> tuple[list[str], dict[str, dict], Sampling, Protocol, list[str]]:
+    """The extractors, their settings, the frame sampling and the feature protocol that
+    reproduce the predictor's features, plus notes on anything that had to be assumed.
+
+    The protocol is ``predictor.json["protocol"]``, else that of the run the predictor
+    was trained from (its ``features_source``), else thesis.
+    """
     notes: list[str] = []
     recorded = predictor.info.get("extractors") or []
     if recorded:
@@ -72,7 +79,17 @@ def extraction_plan(predictor: Predictor) -> tuple[list[str], dict[str, dict], S
     sampling = Sampling(**(sampling_record or {}))
     if INDEX_EXTRACTOR not in names:
         names.append(INDEX_EXTRACTOR)
-    return names, overrides, sampling, notes
+    return names, overrides, sampling, _protocol(predictor, notes), notes
+
+
+def _protocol(predictor: Predictor, notes: list[str]) -> Protocol:
+    if RUN_KEY in predictor.info:
+        return run_protocol(predictor.info)
+    source = predictor.info.get("features_source")
+    run = feature_run(source) if source else None
+    if run is None:
+        notes.append("the predictor does not record its feature protocol; thesis is assumed")
+    return run_protocol(run)
 
 
 def _value_settings(entry: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +120,7 @@ def score_manifest(
     RunError when extraction cannot start and PredictorError when the features made
     do not match the predictor's schema.
     """
-    names, overrides, sampling, notes = extraction_plan(predictor)
+    names, overrides, sampling, protocol, notes = extraction_plan(predictor)
     summary = extract_features(
         manifest,
         names,
@@ -113,6 +130,7 @@ def score_manifest(
         workers=workers,
         store=store,
         purpose="score",
+        protocol=protocol,
         on_start=on_start,
         on_result=on_result,
     )
@@ -122,7 +140,7 @@ def score_manifest(
         result.task.id: "; ".join(f"{name}: {error}" for name, error in result.failures.items())
         for result in summary.failed
     }
-    table_path = Path(features_dir) / TABLE_FILES["combined"]
+    table_path = widest_table(features_dir)
     table = pd.read_parquet(table_path) if table_path.is_file() else pd.DataFrame()
     if not table.empty:
         table = table[table["id"].isin(set(manifest.table["id"]) - set(errors))]

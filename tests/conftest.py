@@ -79,6 +79,8 @@ SMALL_LOOP = {
     "name": "small",
     "data": {"demo_clips": 24, "seed": 0},
     "learned": "none",
+    "protocol": "thesis",
+    "features": None,  # the thesis protocol's offline extractors
     "sampling": {"num_frames": 8, "short_side": 64},
     "trials": 5,
     "cv": 3,

@@ -98,6 +98,7 @@ def test_extract_features_and_inspect(tmp_path):
     )
     out = tmp_path / "feats"
     args = ["extract-features", manifest, "--features", "ssim,technical", "--out", str(out)]
+    args += ["--protocol", "thesis"]
     result = invoke(*args, "--workers", "1", "--config", "technical.dark_threshold=70")
     assert result.exit_code == 0, result.output
     assert "2 videos: 2 computed, 0 from the store, 0 with failures" in result.output
@@ -164,7 +165,12 @@ def test_extract_features_failures_set_the_exit_code(tmp_path):
         (["--features", "nope"], "unknown extractor 'nope'"),
         (["--features", "ssim", "--config", "ssim"], "expected EXTRACTOR.KEY=VALUE"),
         (["--features", "technical", "--config", "technical.dark_threshold=-1"], "dark_threshold"),
-        (["--features", "ssim", "--fps", "2", "--num-frames", "3"], "mutually exclusive"),
+        (
+            ["--features", "ssim", "--protocol", "thesis", "--fps", "2", "--num-frames", "3"],
+            "mutually exclusive",
+        ),
+        (["--features", "ssim", "--num-frames", "3"], "needs --protocol thesis"),
+        (["--protocol", "nope"], "unknown protocol 'nope'"),
     ],
 )
 def test_extract_features_rejects_bad_options(tmp_path, extra, message):

@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from qualitylab.cli import app
-from qualitylab.loop import LoopExperiment, load_loop_experiment
+from qualitylab.loop import LoopExperiment, load_loop_experiment, scored_correlation
 from tests.conftest import SMALL_LOOP
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -80,3 +80,13 @@ def test_demo_command_end_to_end(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (tmp_path / "report.html").is_file()
     assert "cross-validated Spearman with synthetic_score" in result.output
+    assert "Spearman of the scored run's predictions with its synthetic_score" in result.output
+    scored = pd.read_csv(tmp_path / "score_data" / "manifest.csv")
+    assert set(scored["fps"]) == {16}  # the second run: another frame rate and size
+
+
+def test_scored_correlation_matches_scores_to_the_target_by_id() -> None:
+    scores = pd.DataFrame({"id": ["b", "a", "d", "c"], "predicted_score": [3.0, 1.0, 4.0, None]})
+    table = pd.DataFrame({"id": ["a", "b", "c", "d"], "synthetic_score": [2.0, 5.0, 1.0, 9.0]})
+    assert scored_correlation(scores, table, "synthetic_score") == pytest.approx(1.0)
+    assert scored_correlation(scores, table, "human_score") is None

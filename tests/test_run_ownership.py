@@ -21,7 +21,7 @@ from qualitylab.features.layout import TABLE_FILES
 from qualitylab.features.run import extract_features
 
 runner = CliRunner()
-FEATURES = ["--features", "ssim,technical", "--num-frames", "6", "--short-side", "64"]
+FEATURES = ["--features", "ssim,technical", "--fps", "4", "--short-side", "64"]
 
 
 def _invoke(*args: str):

@@ -98,9 +98,9 @@ def test_plan_is_deterministic_and_seeded() -> None:
     assert demo_specs(32, seed=0) != demo_specs(32, seed=1)
 
 
-@pytest.mark.parametrize("n_clips", [0, 23, 41])
+@pytest.mark.parametrize("n_clips", [0, 23, 81])
 def test_plan_rejects_clip_counts_out_of_range(n_clips: int) -> None:
-    with pytest.raises(ValueError, match="between 24 and 40"):
+    with pytest.raises(ValueError, match="between 24 and 80"):
         demo_specs(n_clips)
 
 
@@ -389,8 +389,8 @@ def test_different_parameters_need_overwrite(tmp_path: Path, encoder: FakeEncode
 
 
 def test_build_validates_clip_count_before_writing(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="between 24 and 40"):
-        build_demo_dataset(tmp_path / "demo", n_clips=50)
+    with pytest.raises(ValueError, match="between 24 and 80"):
+        build_demo_dataset(tmp_path / "demo", n_clips=90)
     assert not (tmp_path / "demo").exists()
 
 
@@ -453,3 +453,16 @@ def test_full_build_is_reproducible(tmp_path: Path) -> None:
                     np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
                 )
         np.testing.assert_array_equal(*decoded)
+
+
+def test_clips_render_at_another_height_and_frame_rate() -> None:
+    default = demo_specs(24, seed=3)
+    other = demo_specs(24, seed=3, height=96, fps=16)
+    assert [(s.prompt, s.defects, s.duration_s) for s in other] == [
+        (s.prompt, s.defects, s.duration_s) for s in default
+    ]
+    assert {s.fps for s in other} == {16}
+    frames = render_clip(other[0])
+    assert frames.shape == (round(other[0].duration_s * 16), 96, 128, 3)
+    with pytest.raises(ValueError, match="multiple of 24"):
+        demo_specs(24, height=100)

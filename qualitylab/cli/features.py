@@ -52,26 +52,45 @@ def extract_with_progress(manifest, names, out: Path, workers: int | None = None
 @app.command("extract-features")
 def extract_features(
     manifest: ManifestArg,
+    out: Annotated[
+        Path, typer.Option(help="Directory of this run's index and feature tables.")
+    ],
     features: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             metavar="NAME[,NAME...]",
-            help="Extractors to run; comma-separate or repeat (see `qualitylab features list`).",
+            help="Extractors to run; comma-separate or repeat (see `qualitylab features "
+            "list`). Default: the protocol's offline extractors plus every learned "
+            "extractor whose weights are on disk.",
         ),
-    ],
-    out: Annotated[Path, typer.Option(help="Directory of this run's index and feature tables.")],
+    ] = None,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="Feature protocol: default (canonical short side and frame rate, "
+            "normalised motion, length-invariant aggregations) or thesis (native frames, "
+            "the thesis' 15 aggregations and the non-aggregated set)."
+        ),
+    ] = "default",
     video_col: VideoCol = "video",
     prompt_col: PromptCol = "prompt",
     id_col: IdCol = None,
     target: TargetOpt = None,
     split: SplitOpt = None,
-    fps: Annotated[float | None, typer.Option(help="Sample frames at this rate.")] = None,
+    fps: Annotated[
+        float | None,
+        typer.Option(help="Sample frames at this rate (default protocol: 8; thesis: native)."),
+    ] = None,
     num_frames: Annotated[
-        int | None, typer.Option(help="Sample this many frames uniformly.")
+        int | None, typer.Option(help="Sample this many frames uniformly (thesis protocol).")
     ] = None,
     max_seconds: Annotated[float | None, typer.Option(help="Use only the first K seconds.")] = None,
     short_side: Annotated[
-        int | None, typer.Option(help="Resize frames so the shorter side has this many pixels.")
+        int | None,
+        typer.Option(
+            help="Resize frames so the shorter side has this many pixels (default "
+            "protocol: 256; thesis: native)."
+        ),
     ] = None,
     config: Annotated[
         list[str] | None,
@@ -105,15 +124,17 @@ def extract_features(
     re-run computes only what is missing and an interrupted run resumes. A bad video is
     recorded in OUT/failures.parquet and the run goes on.
     """
-    from qualitylab.data.video import Sampling
+    from qualitylab.features.protocols import default_features, protocol_and_sampling
 
     loaded = open_manifest(manifest, video_col, prompt_col, id_col, target, split)
     try:
-        sampling = Sampling(
-            fps=fps, num_frames=num_frames, max_seconds=max_seconds, short_side=short_side
+        chosen, sampling = protocol_and_sampling(
+            protocol, fps=fps, num_frames=num_frames, max_seconds=max_seconds, short_side=short_side
         )
         overrides = _parse_settings(config)
-        names = split_list(features)
+        names = split_list(features) if features else default_features(chosen)
+        if not features:
+            console.print(f"{chosen.name} protocol ({sampling.describe()}): {', '.join(names)}")
         _apply_learned_settings(
             names, overrides, device=device, precision=precision, batch_size=batch_size
         )
@@ -127,6 +148,7 @@ def extract_features(
         sampling=sampling,
         overrides=overrides,
         store=store,
+        protocol=chosen,
     )
     finish_run(summary, allow_failures)
 

@@ -5,8 +5,10 @@ The project builds this dataset itself, offline, in seconds. Nothing is download
 Clips
     Each clip is a 2–4 s camera move (pan left/right/up/down, zoom in/out) over one of the
     photographs that ship inside scikit-image (``skimage.data``), rendered at 256×192 and
-    8, 10 or 12 fps. Each clip has a prompt that describes the photograph and the camera
-    move.
+    8, 10 or 12 fps by default; ``height`` (a multiple of 24, width 4/3 of it) and ``fps``
+    render the same clips at another size and one frame rate, with the pixel sizes of
+    blur and shake scaled with the height so that the content stays the same. Each clip
+    has a prompt that describes the photograph and the camera move.
 
 Defects
     A clip carries no defect, one, or two. Each defect has a severity of 0.3, 0.6 or 1.0.
@@ -20,9 +22,9 @@ Defects
                           frame (the video stalls, then jumps ahead)
     flicker       5.0     brightness gain ``1 ± 0.4 s u`` per frame, alternating sign,
                           ``u ~ U(0.5, 1)``
-    blur          5.0     Gaussian blur, sigma ``3 s`` pixels
+    blur          5.0     Gaussian blur, sigma ``3 s`` pixels (at height 192)
     noise         4.0     Gaussian pixel noise, std ``0.1 s`` (of full scale), new each frame
-    shake         4.5     random per-frame translation of up to ``8 s`` pixels
+    shake         4.5     random per-frame translation of up to ``8 s`` pixels (at height 192)
     dark          5.0     brightness gain ``1 - 0.7 s``
     overexposed   5.0     gain ``1 + 1.5 s`` plus offset ``0.1 s``, clipped (blown highlights)
     blocks        4.5     JPEG-like 8×8 DCT quantisation, step ``0.3 s (1 + u + v)`` for
@@ -64,7 +66,7 @@ from qualitylab.data.video import write_video
 FRAME_HEIGHT = 192
 FRAME_WIDTH = 256
 MIN_CLIPS = 24
-MAX_CLIPS = 40
+MAX_CLIPS = 80
 FORMAT_VERSION = 1
 
 # Maximum deduction from the synthetic score (severity 1.0) per defect.
@@ -157,6 +159,21 @@ _PLAN: tuple[Defects, ...] = (
     (("flicker", 0.6), ("dark", 0.3)),
     (("dark", 0.6),),
     (("blocks", 0.6),),
+    # Clips 41-80: two more clean clips, every defect once more at each severity, and
+    # eleven more pairs.
+    *[()] * 2,
+    *[((name, severity),) for severity in SEVERITIES for name in DEFECT_WEIGHTS],
+    (("blur", 0.3), ("flicker", 0.3)),
+    (("noise", 0.3), ("shake", 0.3)),
+    (("dark", 0.3), ("frozen", 0.6)),
+    (("overexposed", 0.6), ("blocks", 0.3)),
+    (("frozen", 0.3), ("noise", 0.6)),
+    (("shake", 0.3), ("dark", 0.3)),
+    (("flicker", 1.0), ("blur", 0.3)),
+    (("blocks", 1.0), ("overexposed", 0.3)),
+    (("blur", 1.0), ("frozen", 0.3)),
+    (("noise", 1.0), ("flicker", 0.6)),
+    (("shake", 1.0), ("blocks", 0.6)),
 )
 
 
@@ -178,6 +195,12 @@ class DemoClip:
     duration_s: float
     fps: int
     seed: int
+    height: int = FRAME_HEIGHT
+
+    @property
+    def width(self) -> int:
+        """Frame width in pixels: 4/3 of the height."""
+        return self.height * 4 // 3
 
     @property
     def n_frames(self) -> int:
@@ -195,26 +218,37 @@ class DemoClip:
         return ";".join(f"{name}:{severity:.1f}" for name, severity in self.defects) or "none"
 
 
-def demo_specs(n_clips: int = 32, seed: int = 0) -> list[DemoClip]:
-    """The plan of the demo dataset: ``n_clips`` (24–40) clip recipes, fixed by ``seed``."""
+def demo_specs(
+    n_clips: int = 32, seed: int = 0, height: int = FRAME_HEIGHT, fps: int | None = None
+) -> list[DemoClip]:
+    """The plan of the demo dataset: ``n_clips`` (24–80) clip recipes, fixed by ``seed``,
+    rendered ``height`` pixels high, at ``fps`` (else 8, 10 or 12 fps, drawn per clip)."""
     if not MIN_CLIPS <= n_clips <= MAX_CLIPS:
         raise ValueError(f"n_clips must be between {MIN_CLIPS} and {MAX_CLIPS}, got {n_clips}")
+    if height < 48 or height % 24:
+        raise ValueError(f"height must be a multiple of 24 and at least 48, got {height}")
+    if fps is not None and not 1 <= fps <= 60:
+        raise ValueError(f"fps must be between 1 and 60, got {fps}")
     rng = np.random.default_rng(seed)
     plan = [_PLAN[i] for i in rng.permutation(n_clips)]
     sources = _shuffled_cycle(list(SOURCES), n_clips, rng)
     motions = _shuffled_cycle(list(MOTIONS), n_clips, rng)
     specs = []
     for index, (defects, source, motion) in enumerate(zip(plan, sources, motions, strict=True)):
+        prompt = _prompt(source, motion, dict(defects).get("mismatch"), rng)
+        duration = float(rng.choice([2.0, 3.0, 4.0]))
+        drawn_fps = int(rng.choice([8, 10, 12]))  # drawn always, so fps leaves the rest alone
         specs.append(
             DemoClip(
                 id=f"demo_{index:03d}",
                 source=source,
                 motion=motion,
-                prompt=_prompt(source, motion, dict(defects).get("mismatch"), rng),
+                prompt=prompt,
                 defects=defects,
-                duration_s=float(rng.choice([2.0, 3.0, 4.0])),
-                fps=int(rng.choice([8, 10, 12])),
+                duration_s=duration,
+                fps=drawn_fps if fps is None else fps,
                 seed=int(np.random.SeedSequence([seed, index]).generate_state(1)[0]),
+                height=height,
             )
         )
     return specs
@@ -237,8 +271,8 @@ def _prompt(source: str, motion: str, mismatch: float | None, rng: np.random.Gen
 
 
 def render_clip(spec: DemoClip) -> np.ndarray:
-    """The clip's frames with its defects, ``uint8`` ``[T, 192, 256, 3]``."""
-    frames = _camera_move(spec.source, spec.motion, spec.n_frames)
+    """The clip's frames with its defects, ``uint8`` ``[T, height, width, 3]``."""
+    frames = _camera_move(spec.source, spec.motion, spec.n_frames, spec.height)
     for index, (name, severity) in enumerate(sorted(spec.defects, key=_pipeline_position)):
         if name != "mismatch":
             rng = np.random.default_rng([spec.seed, index])
@@ -288,9 +322,10 @@ _ZOOM_FOCUS: dict[str, tuple[float, float]] = {
 }
 
 
-@lru_cache(maxsize=len(SOURCES))
-def _working_image(source: str) -> np.ndarray:
-    """The photograph as float32 RGB in [0, 1], scaled for rendering (read-only)."""
+@lru_cache(maxsize=2 * len(SOURCES))
+def _working_image(source: str, out_height: int = FRAME_HEIGHT) -> np.ndarray:
+    """The photograph as float32 RGB in [0, 1], scaled for rendering frames
+    ``out_height`` pixels high (read-only)."""
     image = getattr(skimage.data, source)()
     if isinstance(image, tuple):  # stereo_motorcycle: (left, right, disparity)
         image = image[0]
@@ -298,16 +333,20 @@ def _working_image(source: str) -> np.ndarray:
         image = np.stack([image] * 3, axis=-1)
     height, width = image.shape[:2]
     fit_height = min(height, width * FRAME_HEIGHT / FRAME_WIDTH)
-    scale = _WORKING_SCALE * FRAME_HEIGHT / fit_height
+    scale = _WORKING_SCALE * out_height / fit_height
     shape = (round(height * scale), round(width * scale))
     working = resize(image, shape, anti_aliasing=True).astype(np.float32)
     working.flags.writeable = False
     return working
 
 
-def _camera_move(source: str, motion: str, n_frames: int) -> np.ndarray:
-    """Frames ``[T, H, W, 3]`` float32 of a smooth camera move over the photograph."""
-    image = _working_image(source)
+def _camera_move(
+    source: str, motion: str, n_frames: int, out_height: int = FRAME_HEIGHT
+) -> np.ndarray:
+    """Frames ``[T, H, W, 3]`` float32 of a smooth camera move over the photograph, with
+    H = ``out_height`` and W = 4/3 H."""
+    out_width = out_height * 4 // 3
+    image = _working_image(source, out_height)
     height, width = image.shape[:2]
     fit_height = min(height, width * FRAME_HEIGHT / FRAME_WIDTH)
     progress = np.linspace(0.0, 1.0, n_frames)
@@ -335,11 +374,11 @@ def _camera_move(source: str, motion: str, n_frames: int) -> np.ndarray:
         else:
             sweep = np.linspace(height - half_h, half_h, n_frames)
             centre_y = sweep if motion == "pan_up" else sweep[::-1]
-    step = window * fit_height / FRAME_HEIGHT  # source pixels per output pixel
-    frames = np.empty((n_frames, FRAME_HEIGHT, FRAME_WIDTH, 3), np.float32)
+    step = window * fit_height / out_height  # source pixels per output pixel
+    frames = np.empty((n_frames, out_height, out_width, 3), np.float32)
     for t in range(n_frames):
-        xs = centre_x[t] + (np.arange(FRAME_WIDTH) + 0.5 - FRAME_WIDTH / 2) * step[t] - 0.5
-        ys = centre_y[t] + (np.arange(FRAME_HEIGHT) + 0.5 - FRAME_HEIGHT / 2) * step[t] - 0.5
+        xs = centre_x[t] + (np.arange(out_width) + 0.5 - out_width / 2) * step[t] - 0.5
+        ys = centre_y[t] + (np.arange(out_height) + 0.5 - out_height / 2) * step[t] - 0.5
         frames[t] = _bilinear(image, xs, ys)
     return frames
 
@@ -382,8 +421,13 @@ def _flicker(frames: np.ndarray, severity: float, rng: np.random.Generator) -> n
     return frames * gains.astype(np.float32)[:, None, None, None]
 
 
+def _pixel_scale(frames: np.ndarray) -> float:
+    """Pixel sizes of defects are given at the default height; this scales them."""
+    return frames.shape[1] / FRAME_HEIGHT
+
+
 def _blur(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
-    sigma = 3.0 * severity
+    sigma = 3.0 * severity * _pixel_scale(frames)
     return gaussian_filter(frames, sigma=(0, sigma, sigma, 0), mode="nearest")
 
 
@@ -393,7 +437,7 @@ def _noise(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.
 
 def _shake(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
     height, width = frames.shape[1:3]
-    amplitude = 8.0 * severity
+    amplitude = 8.0 * severity * _pixel_scale(frames)
     # Sample a window inset by the amplitude so that shifted frames never show an edge.
     scale_x = (width - 2 * amplitude) / width
     scale_y = (height - 2 * amplitude) / height
@@ -460,6 +504,8 @@ def build_demo_dataset(
     seed: int = 0,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    height: int = FRAME_HEIGHT,
+    fps: int | None = None,
 ) -> Path:
     """Write the demo dataset to ``out_dir`` and return the path of its ``manifest.csv``.
 
@@ -469,11 +515,14 @@ def build_demo_dataset(
     ``seed`` is kept as it is unless ``overwrite``; an interrupted build is redone. Any
     other content in a non-empty ``out_dir`` is an error unless ``overwrite``, which
     replaces the dataset's own files and leaves other files alone. ``progress(done,
-    total)`` is called after each clip.
+    total)`` is called after each clip. ``height`` and ``fps`` render the clips at
+    another size and one frame rate (see :func:`demo_specs`).
     """
     out_dir = Path(out_dir)
-    specs = demo_specs(n_clips, seed)
+    specs = demo_specs(n_clips, seed, height, fps)
     identity = {"format_version": FORMAT_VERSION, "n_clips": n_clips, "seed": seed}
+    if height != FRAME_HEIGHT or fps is not None:
+        identity |= {"height": height, "fps": fps}
     recorded = _read_dataset_json(out_dir)
     ours = recorded is not None and all(recorded.get(k) == v for k, v in identity.items())
     manifest = out_dir / "manifest.csv"
@@ -505,7 +554,7 @@ def _read_dataset_json(out_dir: Path) -> dict[str, object] | None:
     return record if isinstance(record, dict) else None
 
 
-def _dataset_json(identity: dict[str, int], complete: bool) -> str:
+def _dataset_json(identity: dict[str, int | None], complete: bool) -> str:
     record = {
         **identity,
         "complete": complete,
@@ -600,7 +649,8 @@ def _readme(specs: Sequence[DemoClip], seed: int) -> str:
         "## Files",
         "",
         "- `videos/<id>.mp4`: H.264 (yuv420p, CRF "
-        f"{_VIDEO_QUALITY}), {FRAME_WIDTH}×{FRAME_HEIGHT}, 8, 10 or 12 fps, 2–4 s.",
+        f"{_VIDEO_QUALITY}), {specs[0].width}×{specs[0].height}, "
+        f"{', '.join(map(str, sorted({spec.fps for spec in specs})))} fps, 2–4 s.",
         "- `manifest.csv`: one row per clip: `" + ", ".join(_MANIFEST_COLUMNS) + "`. "
         "`video` is relative to the manifest; `defects` reads `name:severity;…` or `none`.",
         "- `dataset.json`: format version, `n_clips`, `seed`, and whether the build completed.",

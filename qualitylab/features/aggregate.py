@@ -1,4 +1,4 @@
-"""The thesis' 15 aggregations of a signal and the three feature sets built from them.
+"""The aggregations of a signal and the three feature sets built from them.
 
 Conventions (fixed here, tested in ``tests/test_aggregate.py``):
 
@@ -9,8 +9,8 @@ Conventions (fixed here, tested in ``tests/test_aggregate.py``):
   by the sum of the weights. It equals
   ``pd.Series(values).ewm(alpha=a, adjust=True).mean().iloc[-1]`` for a signal without NaN.
 - ``sum``, ``mean``, ``median``, ``min``, ``max`` are numpy's; ``std`` is the population
-  standard deviation (ddof=0); ``p25`` and ``p75`` are ``np.percentile`` with linear
-  interpolation (numpy's default); ``iqr`` = p75 - p25.
+  standard deviation (ddof=0); ``p10``, ``p25``, ``p75`` and ``p90`` are ``np.percentile``
+  with linear interpolation (numpy's default); ``iqr`` = p75 - p25.
 - ``min_max_ratio`` = min / max. When max == 0 it is 1.0 if min == 0 too (a constant zero
   signal) and NaN otherwise (min < 0 = max); negative maxima simply divide.
 - A signal of length 1 aggregates to its value, except ``std`` = ``iqr`` = 0 (and
@@ -19,6 +19,12 @@ Conventions (fixed here, tested in ``tests/test_aggregate.py``):
   ``sum`` included.
 - A NaN anywhere in a signal makes every aggregation of that signal NaN (values are never
   silently dropped; pandas' EWM would skip them instead).
+
+The thesis protocol uses the 15 ``AGGREGATIONS``; the default protocol uses the
+length-invariant ``INVARIANT_AGGREGATIONS`` (no sum, which grows with length; no min, max
+or min/max ratio, whose extremes grow with the number of values; no EWM, which weighs
+the clip's end); ``KNOWN_AGGREGATIONS`` is every name a feature column may end in. Each
+function below takes the aggregations to compute (the thesis' 15 by default).
 
 Feature sets: ``agg`` holds the 15 aggregations of each signal (columns
 ``<extractor>.<signal>.<aggregation>``); ``nonagg`` holds the first 100 values of each
@@ -51,6 +57,17 @@ AGGREGATIONS: tuple[str, ...] = (
     "iqr",
     "min_max_ratio",
 )
+INVARIANT_AGGREGATIONS: tuple[str, ...] = (
+    "mean",
+    "median",
+    "std",
+    "p10",
+    "p25",
+    "p75",
+    "p90",
+    "iqr",
+)
+KNOWN_AGGREGATIONS: tuple[str, ...] = (*AGGREGATIONS, "p10", "p90")
 NONAGG_LENGTH = 100
 SET_TYPES: tuple[str, ...] = ("agg", "nonagg", "combined")
 
@@ -77,37 +94,41 @@ def _min_max_ratio(low: np.ndarray, high: np.ndarray) -> np.ndarray:
     return np.where(zero_max, np.where(low == 0, 1.0, np.nan), ratio)
 
 
-def _aggregate_rows(signals: np.ndarray) -> np.ndarray:
-    """The 15 aggregations, in ``AGGREGATIONS`` order, of each row of ``signals`` [m, n]."""
+def _aggregate_rows(signals: np.ndarray, aggregations: Sequence[str] = AGGREGATIONS) -> np.ndarray:
+    """The ``aggregations``, in that order, of each row of ``signals`` [m, n]."""
+    unknown = [name for name in aggregations if name not in KNOWN_AGGREGATIONS]
+    if unknown:
+        raise ValueError(f"unknown aggregation(s) {unknown}; known: {KNOWN_AGGREGATIONS}")
     m, n = signals.shape
     if n == 0:
-        return np.full((m, len(AGGREGATIONS)), np.nan)
+        return np.full((m, len(aggregations)), np.nan)
     with np.errstate(invalid="ignore"):
         low, high = signals.min(axis=1), signals.max(axis=1)
-        p25, p75 = np.percentile(signals, [25, 75], axis=1)
-        out = np.column_stack(
-            [
-                _ewm_last(signals),
-                signals.sum(axis=1),
-                signals.mean(axis=1),
-                np.median(signals, axis=1),
-                low,
-                high,
-                signals.std(axis=1),
-                p25,
-                p75,
-                p75 - p25,
-                _min_max_ratio(low, high),
-            ]
-        )
+        p10, p25, p75, p90 = np.percentile(signals, [10, 25, 75, 90], axis=1)
+        values = {
+            **dict(zip(AGGREGATIONS[:5], _ewm_last(signals).T)),
+            "sum": signals.sum(axis=1),
+            "mean": signals.mean(axis=1),
+            "median": np.median(signals, axis=1),
+            "min": low,
+            "max": high,
+            "std": signals.std(axis=1),
+            "p10": p10,
+            "p25": p25,
+            "p75": p75,
+            "p90": p90,
+            "iqr": p75 - p25,
+            "min_max_ratio": _min_max_ratio(low, high),
+        }
+        out = np.column_stack([values[name] for name in aggregations])
     out[np.isnan(signals).any(axis=1)] = np.nan
     return out
 
 
-def aggregate(values: np.ndarray) -> dict[str, float]:
-    """The 15 aggregations of one 1-D signal, keyed by the names in ``AGGREGATIONS``."""
-    row = _aggregate_rows(_as_signal(values)[None, :])[0]
-    return dict(zip(AGGREGATIONS, row.tolist()))
+def aggregate(values: np.ndarray, aggregations: Sequence[str] = AGGREGATIONS) -> dict[str, float]:
+    """The ``aggregations`` of one 1-D signal, keyed by name."""
+    row = _aggregate_rows(_as_signal(values)[None, :], aggregations)[0]
+    return dict(zip(aggregations, row.tolist()))
 
 
 def first_values(values: np.ndarray, length: int = NONAGG_LENGTH) -> np.ndarray:
@@ -118,9 +139,9 @@ def first_values(values: np.ndarray, length: int = NONAGG_LENGTH) -> np.ndarray:
     return out
 
 
-def aggregated_columns(prefix: str) -> list[str]:
+def aggregated_columns(prefix: str, aggregations: Sequence[str] = AGGREGATIONS) -> list[str]:
     """The aggregated set's column names of one signal: ``<prefix>.<aggregation>``."""
-    return [f"{prefix}.{name}" for name in AGGREGATIONS]
+    return [f"{prefix}.{name}" for name in aggregations]
 
 
 def nonaggregated_columns(prefix: str, length: int = NONAGG_LENGTH) -> list[str]:
@@ -133,13 +154,15 @@ def _check_set_type(set_type: str) -> None:
         raise ValueError(f"unknown feature set type {set_type!r}; expected one of {SET_TYPES}")
 
 
-def feature_columns(prefixes: Sequence[str], set_type: str) -> list[str]:
+def feature_columns(
+    prefixes: Sequence[str], set_type: str, aggregations: Sequence[str] = AGGREGATIONS
+) -> list[str]:
     """The column names of a feature set over ``prefixes``, in table order."""
     _check_set_type(set_type)
     columns: list[str] = []
     for prefix in prefixes:
         if set_type != "nonagg":
-            columns += aggregated_columns(prefix)
+            columns += aggregated_columns(prefix, aggregations)
         if set_type != "agg":
             columns += nonaggregated_columns(prefix)
     return columns
@@ -167,7 +190,9 @@ def _group_by_length(rows: Sequence[Mapping[str, np.ndarray]], prefixes: list[st
 
 
 def _feature_matrix(
-    rows: Sequence[Mapping[str, np.ndarray]], set_type: str
+    rows: Sequence[Mapping[str, np.ndarray]],
+    set_type: str,
+    aggregations: Sequence[str] = AGGREGATIONS,
 ) -> tuple[list[str], np.ndarray]:
     """The column names and the [rows, columns] float64 values of a feature set.
 
@@ -176,27 +201,29 @@ def _feature_matrix(
     """
     _check_set_type(set_type)
     prefixes = list(dict.fromkeys(prefix for row in rows for prefix in row))
-    n_agg = len(AGGREGATIONS) if set_type != "nonagg" else 0
+    n_agg = len(aggregations) if set_type != "nonagg" else 0
     n_first = NONAGG_LENGTH if set_type != "agg" else 0
     out = np.full((len(rows), len(prefixes), n_agg + n_first), np.nan)  # missing stays NaN
     for r_idx, p_idx, signals in _group_by_length(rows, prefixes):
         if n_agg:
-            out[r_idx, p_idx, :n_agg] = _aggregate_rows(signals)
+            out[r_idx, p_idx, :n_agg] = _aggregate_rows(signals, aggregations)
         if n_first:
             kept = min(signals.shape[1], n_first)
             out[r_idx, p_idx, n_agg : n_agg + kept] = signals[:, :kept]
             out[r_idx, p_idx, n_agg + kept :] = 0.0
-    columns = feature_columns(prefixes, set_type)
+    columns = feature_columns(prefixes, set_type, aggregations)
     return columns, out.reshape(len(rows), len(columns))
 
 
-def feature_row(signals: Mapping[str, np.ndarray], set_type: str) -> dict[str, float]:
+def feature_row(
+    signals: Mapping[str, np.ndarray], set_type: str, aggregations: Sequence[str] = AGGREGATIONS
+) -> dict[str, float]:
     """One video's features of set type ``agg``, ``nonagg`` or ``combined``.
 
     ``signals`` maps ``<extractor>.<signal>`` prefixes to 1-D arrays; columns follow its
     order.
     """
-    columns, values = _feature_matrix([signals], set_type)
+    columns, values = _feature_matrix([signals], set_type, aggregations)
     return dict(zip(columns, values[0].tolist()))
 
 
@@ -204,11 +231,12 @@ def feature_table(
     rows: Sequence[Mapping[str, np.ndarray]],
     set_type: str,
     index: Sequence[Hashable] | None = None,
+    aggregations: Sequence[str] = AGGREGATIONS,
 ) -> pd.DataFrame:
     """Many videos' features of one set type: one row per mapping in ``rows``.
 
     Columns are the union of the rows' prefixes in first-seen order; a signal missing from
     a row is NaN in that row. ``index`` (e.g. video ids) labels the rows.
     """
-    columns, values = _feature_matrix(rows, set_type)
+    columns, values = _feature_matrix(rows, set_type, aggregations)
     return pd.DataFrame(values, columns=columns, index=index)

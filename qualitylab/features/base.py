@@ -79,12 +79,31 @@ class ExtractorConfig(BaseModel):
 @dataclass(frozen=True)
 class Chunk:
     """Consecutive frames of one video: ``frames`` [B, H, W, 3] RGB uint8, and the frame
-    just before them (``previous``, None at the start of the video)."""
+    just before them (``previous``, None at the start of the video).
+
+    ``timestamps`` are the frames' presentation times in seconds (B values) and
+    ``previous_timestamp`` that of ``previous``; the engine always sets them, and
+    extractors that measure change per second require them.
+    """
 
     frames: np.ndarray
     previous: np.ndarray | None
     prompt: str
     video_id: str
+    timestamps: np.ndarray | None = None
+    previous_timestamp: float | None = None
+
+    def pair_intervals(self) -> np.ndarray:
+        """The seconds between the frames of each pair of :meth:`pairs`, in order;
+        ValueError when the chunk carries no timestamps."""
+        if self.timestamps is None or (
+            self.previous is not None and self.previous_timestamp is None
+        ):
+            raise ValueError(f"{self.video_id}: the frames carry no timestamps")
+        times = np.asarray(self.timestamps, np.float64)
+        if self.previous is not None:
+            times = np.concatenate([[self.previous_timestamp], times])
+        return np.diff(times)
 
     def pairs(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The neighbouring-frame pairs that end in this chunk, in order: B of them when

@@ -200,9 +200,17 @@ def _compute(
     try:
         for images in _chunks(iter_frames(task.path, sampling)):
             frames = np.stack([frame.image for frame in images])
+            times = np.array([frame.timestamp for frame in images], np.float64)
+            chunk = Chunk(
+                frames,
+                previous,
+                task.prompt,
+                task.id,
+                timestamps=times,
+                previous_timestamp=timestamps[-1] if timestamps else None,
+            )
             indices.extend(frame.index for frame in images)
-            timestamps.extend(frame.timestamp for frame in images)
-            chunk = Chunk(frames, previous, task.prompt, task.id)
+            timestamps.extend(times.tolist())
             for name, collector in list(running.items()):
                 try:
                     collector.feed(chunk)

@@ -13,7 +13,8 @@
   latest run (``extractor`` is ``video`` when the file itself could not be read);
 - ``features.parquet``, ``features_nonagg.parquet``, ``features_combined.parquet``: the
   aggregated, non-aggregated and combined feature tables (see
-  :mod:`qualitylab.features.tables`).
+  :mod:`qualitylab.features.tables`); a protocol without the non-aggregated set writes
+  only ``features.parquet``.
 
 The signals themselves live in the feature store (:mod:`qualitylab.features.store`).
 """
@@ -64,17 +65,24 @@ def run_store(run: Mapping[str, Any], out_dir: str | Path) -> FeatureStore:
 
 
 def read_feature_table(path: str | Path) -> tuple[pd.DataFrame, list[dict]]:
-    """A feature table from a ``.parquet``/``.csv`` file or a run directory (its combined
-    table, which holds every set type), with the extractors of the run that made it when
-    its ``run.json`` is there (else an empty list)."""
+    """A feature table from a ``.parquet``/``.csv`` file or a run directory (its widest
+    table, which holds every set type built), with the extractors of the run that made it
+    when its ``run.json`` is there (else an empty list)."""
     path = Path(path)
     if path.is_dir():
-        path = path / TABLE_FILES["combined"]
+        path = widest_table(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such feature table")
     table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
     run = feature_run(path)
     return table, run["extractors"] if run else []
+
+
+def widest_table(out_dir: str | Path) -> Path:
+    """The table of a run directory that holds every feature of its run: the combined
+    table when the run's protocol builds it, else the aggregated one."""
+    combined = Path(out_dir) / TABLE_FILES["combined"]
+    return combined if combined.is_file() else Path(out_dir) / TABLE_FILES["agg"]
 
 
 def feature_run(path: str | Path) -> dict | None:

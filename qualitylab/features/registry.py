@@ -55,6 +55,35 @@ SPECS: tuple[ExtractorSpec, ...] = (
         description="OpenCV Farnebäck optical flow of neighbouring frames (RAFT-shaped signals)",
     ),
     ExtractorSpec(
+        name="motion",
+        version="1",
+        kind="pair",
+        signals=(
+            SignalSpec("speed_mean", "pair", None, "mean flow magnitude, frame diagonals/s"),
+            SignalSpec("speed_median", "pair", None, "median flow magnitude, frame diagonals/s"),
+            SignalSpec("speed_p90", "pair", None, "90th pct flow magnitude, frame diagonals/s"),
+            SignalSpec("speed_std", "pair", None, "std of flow magnitude, frame diagonals/s"),
+            SignalSpec("coherence", "pair", None, "|mean flow| / mean |flow|, 0-1"),
+            SignalSpec("warp_error", "pair", False, "luma error of the next frame warped back"),
+            SignalSpec("flicker", "pair", False, "low-passed warp error: regional brightness"),
+        ),
+        factory=f"{_CLASSICAL}.motion:MotionExtractor",
+        description="DIS flow in frame diagonals per second, motion coherence, warping "
+        "error and flicker after motion compensation (default protocol)",
+    ),
+    ExtractorSpec(
+        name="detail",
+        version="1",
+        kind="frame",
+        signals=(
+            SignalSpec("fine_detail", "frame", None, "finest-scale vs coarser-band luma energy"),
+            SignalSpec("crushed_share", "frame", False, "share of pixels with luma <= 5"),
+        ),
+        factory=f"{_CLASSICAL}.detail:DetailExtractor",
+        description="contrast- and resolution-normalised fine detail (sharpness) and crushed "
+        "blacks (default protocol)",
+    ),
+    ExtractorSpec(
         name="technical",
         version="1",
         kind="pair",

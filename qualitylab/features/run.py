@@ -1,5 +1,7 @@
 """A feature-extraction run over a manifest: what it computes and the files it writes
-(their layout and readers are in :mod:`qualitylab.features.layout`)."""
+(their layout and readers are in :mod:`qualitylab.features.layout`; the feature protocol
+it follows is recorded in ``run.json`` under ``"protocol"``, see
+:mod:`qualitylab.features.protocols`)."""
 
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from qualitylab.features.layout import (
     read_run_record,
 )
 from qualitylab.features.learned.runtime import MissingWeightsError, require_weights
+from qualitylab.features.protocols import RUN_KEY, THESIS, Protocol
 from qualitylab.features.store import FeatureStore
 from qualitylab.features.tables import write_tables
 
@@ -91,6 +94,7 @@ def extract_features(
     workers: int | None = None,
     store: str | Path | None = None,
     purpose: Purpose = "features",
+    protocol: Protocol = THESIS,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[VideoResult], None] | None = None,
 ) -> RunSummary:
@@ -104,6 +108,10 @@ def extract_features(
     another purpose's run is refused (RunError), so that no run overwrites tables that
     another one wrote and that a predictor may have been trained on.
 
+    ``protocol`` (recorded in run.json) decides the tables' aggregations and set types
+    and gives its extractors' settings, which ``overrides`` refine; ``sampling`` must be
+    its canonical one (see ``Protocol.sampling``).
+
     ``on_start(number of videos)`` and ``on_result(result)`` report progress. On
     KeyboardInterrupt the index, failures and run record of the finished videos are
     written and the summary says ``interrupted``; the next run resumes.
@@ -113,13 +121,16 @@ def extract_features(
     _check_ids(manifest)
     _check_owner(out_dir, manifest, purpose)
     try:
-        plans = plan_extractors(features, sampling, overrides)
+        protocol.check_sampling(sampling)
+        plans = plan_extractors(features, sampling, protocol.settings(features, overrides))
         require_weights({plan.spec.name: plan.spec.weights for plan in plans})
     except (KeyError, ValueError, MissingWeightsError) as exc:
         raise RunError(str(exc)) from None
     store_root = Path(store).expanduser().resolve() if store is not None else store_dir()
     FeatureStore(store_root).remove_temporary_files()
-    record = partial(_write_run_record, out_dir, manifest, plans, sampling, store_root, purpose)
+    record = partial(
+        _write_run_record, out_dir, manifest, plans, sampling, protocol, store_root, purpose
+    )
     record(finished=False)
 
     table = manifest.table
@@ -187,6 +198,7 @@ def _write_run_record(
     manifest: Manifest,
     plans: Sequence[ExtractorPlan],
     sampling: Sampling,
+    protocol: Protocol,
     store_root: Path,
     purpose: Purpose,
     *,
@@ -204,6 +216,7 @@ def _write_run_record(
         },
         "targets": list(manifest.targets),
         "sampling": sampling.to_dict(),
+        RUN_KEY: protocol.record(),
         "extractors": [plan.describe() for plan in plans],
         "finished": finished,
         "written": datetime.now(UTC).isoformat(timespec="seconds"),

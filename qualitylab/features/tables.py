@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from qualitylab.atomic import write_parquet
-from qualitylab.features.aggregate import SET_TYPES, feature_table
+from qualitylab.features.aggregate import feature_table
 from qualitylab.features.layout import TABLE_FILES, read_index, read_run_record, run_store
+from qualitylab.features.protocols import run_protocol
 from qualitylab.features.store import FeatureStore, record_key
 
 
@@ -55,26 +56,38 @@ def video_signals(out_dir: str | Path, video_id: str) -> tuple[pd.Series, dict[s
 
 
 def build_table(out_dir: str | Path, set_type: str = "agg") -> pd.DataFrame:
-    """The feature table of ``set_type`` (agg, nonagg or combined) for a features directory."""
+    """The feature table of ``set_type`` (agg, nonagg or combined) for a features directory,
+    with the aggregations of the run's protocol."""
     index, rows = load_signals(out_dir)
-    return _table(index, rows, set_type)
+    return _table(index, rows, set_type, run_protocol(read_run_record(out_dir)).aggregations)
 
 
 def write_tables(out_dir: str | Path) -> tuple[dict[str, Path], int]:
-    """Write all three tables into ``out_dir``; returns their paths and the row count."""
+    """Write the tables of the run's protocol into ``out_dir`` (all three, or only the
+    aggregated one) and remove any other set type's table left by an earlier run;
+    returns their paths and the row count."""
     out_dir = Path(out_dir)
+    protocol = run_protocol(read_run_record(out_dir))
     index, rows = load_signals(out_dir)
     paths = {}
-    for set_type in SET_TYPES:
-        path = out_dir / TABLE_FILES[set_type]
-        write_parquet(_table(index, rows, set_type), path)
+    for set_type, name in TABLE_FILES.items():
+        path = out_dir / name
+        if set_type not in protocol.set_types:
+            path.unlink(missing_ok=True)
+            continue
+        write_parquet(_table(index, rows, set_type, protocol.aggregations), path)
         paths[set_type] = path
     return paths, len(index)
 
 
-def _table(index: pd.DataFrame, rows: list[dict[str, np.ndarray]], set_type: str) -> pd.DataFrame:
+def _table(
+    index: pd.DataFrame,
+    rows: list[dict[str, np.ndarray]],
+    set_type: str,
+    aggregations: tuple[str, ...],
+) -> pd.DataFrame:
     described = index.drop(columns=["sha256"])
-    features = feature_table(rows, set_type)
+    features = feature_table(rows, set_type, aggregations=aggregations)
     return pd.concat([described, features.reset_index(drop=True)], axis=1)
 
 

@@ -25,7 +25,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from qualitylab.features.aggregate import AGGREGATIONS, SET_TYPES
+from qualitylab.features.aggregate import KNOWN_AGGREGATIONS, SET_TYPES
 
 TEXT_FRAME_MODELS: tuple[str, ...] = (
     "clip_b32",
@@ -42,7 +42,7 @@ ONLY = "ONLY"
 
 _TEMPORAL_LETTERS: dict[str, str] = {"L": "lpips", "S": "ssim"}  # OF depends on optical_flow
 _LETTER_OF_FAMILY: dict[str, str] = {"lpips": "L", "ssim": "S", "raft": "OF", "flow": "OF"}
-_AGG_PART = "|".join(re.escape(name) for name in AGGREGATIONS)
+_AGG_PART = "|".join(re.escape(name) for name in KNOWN_AGGREGATIONS)
 _FEATURE = re.compile(rf"^(?P<family>[^.]+)\..+\.(?:(?P<agg>{_AGG_PART})|f\d{{3}})$")
 
 

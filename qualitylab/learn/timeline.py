@@ -7,8 +7,8 @@ positions with weights that sum to 1, chosen by what the aggregation reads:
 - ``min`` / ``max``: the position(s) of the minimum / maximum (ties share equally);
   ``min_max_ratio``: half to the minimum's, half to the maximum's;
 - ``median``: the middle position(s) of the sorted values;
-- ``p25`` / ``p75``: the positions at or below the 25th / at or above the 75th percentile;
-  ``iqr``: both of those tails;
+- ``p10`` / ``p25``: the positions at or below that percentile; ``p75`` / ``p90``: the
+  positions at or above it; ``iqr``: both tails of p25 and p75;
 - ``ewm_a``: the exponentially weighted mean's own weights, (1 - a)^(T-1-t), normalised;
 - ``sum`` / ``mean``: every position equally;
 - ``std``: in proportion to |value - mean| (every position equally for a constant signal);
@@ -64,6 +64,9 @@ def position_weights(aggregation: str, values: np.ndarray) -> np.ndarray:
         order = np.argsort(values, kind="stable")
         weights[order[(n - 1) // 2]] = 1.0
         weights[order[n // 2]] = 1.0
+    elif aggregation in ("p10", "p90"):
+        level = np.percentile(values, int(aggregation[1:]))
+        weights += values <= level if aggregation == "p10" else values >= level
     elif aggregation in ("p25", "p75", "iqr"):
         low, high = np.percentile(values, [25, 75])
         if aggregation != "p75":

@@ -1,1 +1,2 @@
-"""Extractors that need no pretrained weights: SSIM, OpenCV optical flow, technical checks."""
+"""Extractors that need no pretrained weights: SSIM, OpenCV optical flow, normalised
+motion, technical checks."""

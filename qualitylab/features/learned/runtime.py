@@ -24,6 +24,7 @@ from pydantic import Field
 from qualitylab.device import Device, Precision, resolve, torch_dtype
 from qualitylab.errors import QualitylabError
 from qualitylab.features.base import Extractor, ExtractorConfig, ExtractorSpec
+from qualitylab.features.registry import LEARNED_SPECS
 from qualitylab.weights import Availability, HubRepo, availability, find_model
 
 if TYPE_CHECKING:
@@ -79,6 +80,18 @@ def require_weights(keys_by_extractor: dict[str, tuple[str, ...]]) -> None:
         raise MissingWeightsError(
             "pretrained weights are missing, so nothing was extracted:\n" + "\n".join(lines)
         )
+
+
+def learned_with_weights() -> list[str]:
+    """The learned extractors whose pretrained weights are all on disk, in registry order."""
+    present = []
+    for spec in LEARNED_SPECS:
+        try:
+            require_weights({spec.name: spec.weights})
+        except MissingWeightsError:
+            continue
+        present.append(spec.name)
+    return present
 
 
 def model_directory(key: str) -> Path:
