@@ -1,0 +1,100 @@
+"""How out-of-fold (or held-out) predictions agree with people beyond one correlation:
+within-group pairwise accuracy with a cluster-bootstrap interval, the correlation inside
+each group (e.g. per held-out generator), the system-level correlation of group means,
+and the constant-predictor yardstick.
+
+Conventions: pairwise accuracy is over pairs of rows of one pair group (e.g. prompt)
+that people rated differently (see :func:`qualitylab.learn.metrics.pairwise_accuracy`);
+its interval resamples whole pair groups. The "mean" of the within-group correlations is
+their plain mean over groups where it is defined. The constant yardstick predicts, for
+each fold's held-out rows, the mean target of that fold's training rows (the majority
+class for classification): any useful predictor must beat its MAE (or accuracy); its
+correlations are undefined and its pairwise accuracy is 0.5 (every pair a tie).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from qualitylab.learn import metrics
+
+MIN_CLUSTERS = 10
+
+
+def pairwise_with_ci(
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    groups: np.ndarray,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Within-group pairwise accuracy, its pair count, group count and percentile
+    cluster-bootstrap interval (whole groups resampled)."""
+    labels = np.asarray(groups).astype(str)
+    names = np.unique(labels)
+    counts = [
+        metrics.pairwise_accuracy(truth[labels == name], predicted[labels == name], labels[labels == name])
+        for name in names
+    ]
+    pairs = np.array([n for _, n in counts], dtype=float)
+    agree = np.array([0.0 if n == 0 else value * n for value, n in counts])
+    value, total = metrics.pairwise_accuracy(truth, predicted, labels)
+    rng = np.random.default_rng(seed)
+    weights = metrics.resample_weights(len(names), None, n_resamples, rng)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        replicates = (weights @ agree) / (weights @ pairs)
+    tail = 100 * (1 - confidence) / 2
+    low, high = metrics.percentile_interval(replicates, tail)
+    return {"value": value, "pairs": total, "groups": int(names.size), "ci": [low, high]}
+
+
+def within_groups(truth: np.ndarray, predicted: np.ndarray, groups: np.ndarray) -> dict[str, Any]:
+    """Spearman inside each group, their mean, and the system-level Spearman of group means
+    (NaN with fewer than three groups)."""
+    per_group = metrics.group_correlations(truth, predicted, groups)
+    defined = [v for v in per_group.values() if not math.isnan(v)]
+    return {
+        "spearman": per_group,
+        "mean": float(np.mean(defined)) if defined else math.nan,
+        "system_spearman": metrics.system_correlation(truth, predicted, groups),
+    }
+
+
+def constant_yardstick(
+    task: str, target: np.ndarray, labels: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
+) -> dict[str, float]:
+    """The constant predictor's out-of-fold MAE and RMSE (regression) or accuracy
+    (classification) on the same folds."""
+    predicted = np.empty(len(labels), dtype=float)
+    for train_rows, test_rows in folds:
+        if task == "classification":
+            predicted[test_rows] = np.bincount(labels[train_rows].astype(int)).argmax()
+        else:
+            predicted[test_rows] = labels[train_rows].mean()
+    if task == "classification":
+        return {"accuracy": float((predicted == labels).mean()), "pairwise_accuracy": 0.5}
+    error = predicted - target
+    return {
+        "mae": float(np.abs(error).mean()),
+        "rmse": float(np.sqrt((error**2).mean())),
+        "pairwise_accuracy": 0.5,
+    }
+
+
+def bootstrap_clusters(
+    groups: np.ndarray | None, pair_groups: np.ndarray | None
+) -> tuple[np.ndarray | None, str]:
+    """The clusters a bootstrap resamples and their role: the CV groups when there are
+    at least ``MIN_CLUSTERS`` of them, else the pair groups (e.g. prompts; five held-out
+    generators are too few to resample), else the CV groups, else rows."""
+    if groups is not None and len(np.unique(groups)) >= MIN_CLUSTERS:
+        return groups, "group_by"
+    if pair_groups is not None:
+        return pair_groups, "pair_by"
+    if groups is not None:
+        return groups, "group_by"
+    return None, "rows"
