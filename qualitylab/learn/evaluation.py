@@ -98,3 +98,39 @@ def bootstrap_clusters(
     if groups is not None:
         return groups, "group_by"
     return None, "rows"
+
+
+def describe(report: dict[str, Any]) -> list[str]:
+    """Lines of text for a report of ``qualitylab.learn.train`` (or of an evaluation on
+    another set): counts, pairwise accuracy, within-group correlations, yardstick."""
+    lines = []
+    groups = f", {report['groups']} {report['group_by']} groups" if report.get("group_by") else ""
+    lines.append(f"{report['rows']} rows{groups}; {report['validation']}")
+    pairwise = report.get("pairwise")
+    if pairwise:
+        low, high = pairwise["ci"]
+        lines.append(
+            f"pairwise accuracy within {report['pair_by']}: {_fmt(pairwise['value'])} "
+            f"[{_fmt(low)}, {_fmt(high)}] over {pairwise['pairs']} pairs in "
+            f"{pairwise['groups']} groups (constant predictor: 0.500)"
+        )
+    within = report.get("within_group")
+    if within:
+        per_group = ", ".join(f"{name} {_fmt(rho)}" for name, rho in within["spearman"].items())
+        lines.append(
+            f"Spearman within each {report['group_by']}: mean {_fmt(within['mean'])} "
+            f"({per_group}); system level (group means): {_fmt(within['system_spearman'])}"
+        )
+    constant = report.get("constant_yardstick")
+    if constant:
+        shown = ", ".join(
+            f"{name} {_fmt(value)}" for name, value in constant.items() if name != "pairwise_accuracy"
+        )
+        lines.append(f"constant predictor (training mean or majority): {shown}")
+    if report.get("ci_resamples"):
+        lines.append(f"confidence intervals resample {report['ci_resamples']} groups")
+    return lines
+
+
+def _fmt(value: Any) -> str:
+    return "nan" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"

@@ -2,8 +2,8 @@
 
 - ``rf``: median imputer + Random Forest (the thesis' model; Optuna searches its settings,
   see :mod:`qualitylab.learn.tune`).
-- ``hgb``: median imputer + scikit-learn's HistGradientBoosting, shallow and slow-learning
-  by default (robust on a few hundred rows).
+- ``hgb``: median imputer + scikit-learn's HistGradientBoosting, with shallow trees, large
+  leaves and L2 regularisation by default (robust on a few hundred rows).
 - ``ridge``: median imputer + rank normalisation (QuantileTransformer to a normal
   distribution, fitted on the training rows) + Ridge (regression) or L2 logistic
   regression with ``C = 1 / alpha`` (classification). Rank normalisation makes a feature's
@@ -13,7 +13,8 @@
   Regression only.
 
 ``DEFAULTS`` are the robust settings used when nothing is tuned; ``GRIDS`` the candidates
-a nested grouped inner cross-validation chooses from (regularisation strength only).
+a nested grouped inner cross-validation chooses from (regularisation strength only,
+strongest first).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ MAX_QUANTILES = 100
 DEFAULTS: dict[str, dict[str, Any]] = {
     "rf": {"n_estimators": 200, "max_depth": None, "min_samples_leaf": 3, "max_features": 0.3},
     "hgb": {
-        "learning_rate": 0.05,
-        "max_iter": 200,
+        "learning_rate": 0.1,
+        "max_iter": 100,
         "max_leaf_nodes": 8,
         "min_samples_leaf": 10,
         "l2_regularization": 1.0,
@@ -48,7 +49,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "pairwise": {"C": 0.01},
 }
 GRIDS: dict[str, list[dict[str, Any]]] = {
-    "ridge": [{"alpha": alpha} for alpha in (1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)],
+    "ridge": [{"alpha": alpha} for alpha in (3000.0, 1000.0, 300.0, 100.0, 30.0, 10.0, 3.0, 1.0)],
     "pairwise": [{"C": c} for c in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)],
 }
 
@@ -87,11 +88,17 @@ def build(learner: str, task: str, params: dict[str, Any], seed: int, rows: int)
     )
     if learner == "pairwise":
         return Pipeline([impute, rank, ("ranker", PairwiseRanker(**params))])
-    if task == "classification":
-        linear = LogisticRegression(C=1.0 / params["alpha"], max_iter=1000)
-    else:
-        linear = Ridge(alpha=params["alpha"])
+    linear = LogisticRegression(max_iter=1000) if task == "classification" else Ridge()
+    linear.set_params(**final_step_params(learner, task, params))
     return Pipeline([impute, rank, ("linear", linear)])
+
+
+def final_step_params(learner: str, task: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` as the pipeline's final estimator names them (a classifying ridge's
+    ``alpha`` is its logistic regression's ``C = 1 / alpha``)."""
+    if learner == "ridge" and task == "classification":
+        return {"C": 1.0 / params["alpha"]}
+    return dict(params)
 
 
 def fit(

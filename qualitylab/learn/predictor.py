@@ -91,6 +91,8 @@ class PredictorInfo(BaseModel):
     extractors: list[dict[str, Any]] = []
     sampling: dict[str, Any] | None = None
     features_source: str | None = None
+    datasets: list[dict[str, Any]] = []
+    target_normalisation: str | None = None
     packages: dict[str, str]
     cv: dict[str, dict[str, Any]]
     evaluation: dict[str, Any] = {}
@@ -234,13 +236,16 @@ def save_predictor(
     extractors: list[dict[str, Any]] | None = None,
     sampling: dict[str, Any] | None = None,
     source: str | Path | None = None,
+    datasets: list[dict[str, Any]] | None = None,
+    target_normalisation: str | None = None,
 ) -> Path:
     """Write the artifact of a trained ``result`` (which must hold a final model),
     atomically replacing any artifact already in ``model_dir``.
 
     ``extractors`` and ``sampling`` are those of the extraction that made ``table`` (its
     run record), so that new videos are scored with the same features; ``source`` is
-    where the table was read from, for explanations and reports.
+    where the table was read from, for explanations and reports. ``datasets`` and
+    ``target_normalisation`` describe a table stacked from several rated sets.
     """
     if result.model is None:
         raise ValueError("the result holds no final model (trained with fit_final=False)")
@@ -268,6 +273,8 @@ def save_predictor(
         extractors=extractors or [],
         sampling=sampling,
         features_source=str(Path(source).resolve()) if source is not None else None,
+        datasets=datasets or [],
+        target_normalisation=target_normalisation,
         packages={"python": platform.python_version(), "qualitylab": __version__}
         | {name: version(name) for name in _PACKAGES},
         cv=to_json_ready(result.metrics),

@@ -31,7 +31,9 @@ import numpy as np
 import optuna
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sklearn.base import clone
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 from qualitylab.learn import cv, evaluation, learners, metrics
 from qualitylab.learn.learners import LearnerName
@@ -121,8 +123,22 @@ def train(
     tuning.
 
     Raises ValueError for a missing target, group or pair column, a target that is not
-    numeric, a single class, or fewer rows or groups than folds.
+    numeric, a single class, or fewer rows or groups than folds. Models are fitted on one
+    thread (OpenMP and BLAS included: their threads cost far more than they give on a few
+    hundred rows, and the grid runs spaces in parallel).
     """
+    with threadpool_limits(limits=1):
+        return _train(table, columns, config, storage, study_name, fit_final)
+
+
+def _train(
+    table: pd.DataFrame,
+    columns: list[str],
+    config: TrainConfig,
+    storage: str | optuna.storages.BaseStorage | None,
+    study_name: str,
+    fit_final: bool,
+) -> TrainResult:
     frame, target, groups, pair_groups = _rows(table, config)
     usable = [c for c in columns if frame[c].notna().any()]
     dropped = [c for c in columns if c not in usable]
@@ -302,23 +318,31 @@ def _grid_search(
     else:
         k = min(INNER_FOLDS, n_groups)
         inner = cv.kfold(cv.strata(y, k, config.task), k, config.seed, groups)
-    best, best_score = learners.GRIDS[config.learner][0], -math.inf
-    for candidate in learners.GRIDS[config.learner]:
-        predicted = np.empty(len(rows))
-        for train_rows, test_rows in inner:
-            model = learners.build(config.learner, config.task, candidate, config.seed, len(train_rows))
-            model = learners.fit(
-                config.learner,
-                model,
-                data.X[rows][train_rows],
-                y[train_rows],
-                None if pair_groups is None else pair_groups[train_rows],
+    candidates = learners.GRIDS[config.learner]
+    predicted = np.empty((len(candidates), len(rows)))
+    for train_rows, test_rows in inner:
+        # The preprocessing does not depend on the candidate: fitted once per split.
+        pipeline = learners.build(
+            config.learner, config.task, candidates[0], config.seed, len(train_rows)
+        )
+        prepare = pipeline[:-1].fit(data.X[rows][train_rows])
+        fitted_rows = prepare.transform(data.X[rows][train_rows])
+        scored_rows = prepare.transform(data.X[rows][test_rows])
+        for number, candidate in enumerate(candidates):
+            estimator = clone(pipeline[-1]).set_params(
+                **learners.final_step_params(config.learner, config.task, candidate)
             )
-            predicted[test_rows] = _output(config, model, data.X[rows][test_rows])
+            if config.learner == "pairwise":
+                estimator.fit(fitted_rows, y[train_rows], groups=pair_groups[train_rows])
+            else:
+                estimator.fit(fitted_rows, y[train_rows])
+            predicted[number, test_rows] = _output(config, estimator, scored_rows)
+    best, best_score = candidates[0], -math.inf
+    for candidate, output in zip(candidates, predicted):
         if config.learner == "pairwise":
-            score = metrics.pairwise_accuracy(target, predicted, pair_groups)[0]
+            score = metrics.pairwise_accuracy(target, output, pair_groups)[0]
         else:
-            score = metrics.scores("regression", target, predicted)["spearman"]
+            score = metrics.scores("regression", target, output)["spearman"]
         if not math.isnan(score) and score > best_score:
             best, best_score = candidate, score
     return dict(best)
@@ -369,18 +393,21 @@ def _evaluation(
     score = oof["probability"] if config.task == "classification" else oof["predicted"]
     report: dict[str, Any] = {
         "rows": len(data.y),
+        "target_mean": float(data.target.mean()),
         "validation": "leave-one-group-out" if config.cv == "logo" else f"{config.cv}-fold",
         "folds": len(folds),
         "group_by": config.group_by,
         "groups": None if data.groups is None else len(np.unique(data.groups)),
         "pair_by": config.pair_by if data.pair_groups is not None else None,
         "ci_resamples": {"group_by": config.group_by, "pair_by": config.pair_by}.get(
-            cluster_role, "rows"
+            cluster_role, "row"
         ),
         "constant_yardstick": evaluation.constant_yardstick(
             config.task, data.target, data.y, folds
         ),
     }
+    if config.task == "classification":
+        report["majority_class"] = int(np.bincount(data.y.astype(int)).argmax())
     if data.pair_groups is not None:
         report["pairwise"] = evaluation.pairwise_with_ci(
             data.target, score, data.pair_groups, seed=config.seed
