@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from qualitylab.cli import app
 from qualitylab.data.folder import read_input
 from qualitylab.data.manifest import ManifestError
+from qualitylab.learn.predictor import load_predictor
 from qualitylab.score import SCORE_COLUMNS
 
 runner = CliRunner()
@@ -41,7 +42,11 @@ def test_scoring_a_manifest(small_loop, tmp_path: Path) -> None:
     result = _score(str(manifest), "--model", str(small_loop.model_dir), "--out", str(out))
     assert result.exit_code == 0, result.output
     scores = pd.read_csv(out)
-    assert list(scores.columns) == SCORE_COLUMNS
+    manifest_columns = pd.read_csv(manifest).columns
+    passed = [c for c in manifest_columns if c not in SCORE_COLUMNS and c != "id"]
+    assert list(scores.columns) == SCORE_COLUMNS + passed and passed  # targets come along
+    assert scores["predictor_id"].nunique() == 1
+    assert scores["predictor_id"][0] == load_predictor(small_loop.model_dir).id
     assert len(scores) == 24 and scores["error"].isna().all()
     assert scores["predicted_score"].is_monotonic_decreasing
     assert list(scores["rank"]) == list(range(1, 25))

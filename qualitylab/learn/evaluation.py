@@ -104,8 +104,15 @@ def describe(report: dict[str, Any]) -> list[str]:
     """Lines of text for a report of ``qualitylab.learn.train`` (or of an evaluation on
     another set): counts, pairwise accuracy, within-group correlations, yardstick."""
     lines = []
-    groups = f", {report['groups']} {report['group_by']} groups" if report.get("group_by") else ""
-    lines.append(f"{report['rows']} rows{groups}; {report['validation']}")
+    if report.get("group_by"):
+        grouped = f", grouped by {report['group_by']} ({report['groups']} groups)"
+    else:
+        grouped = ""
+    if "source" in report:
+        groups = f", {report['groups']} {report['group_by']} groups" if grouped else ""
+        lines.append(f"evaluated on {report['source']}: {report['rows']} rows{groups}")
+    else:
+        lines.append(f"{report['validation']} CV{grouped}; {report['rows']} rows")
     pairwise = report.get("pairwise")
     if pairwise:
         low, high = pairwise["ci"]

@@ -112,7 +112,7 @@ def evaluate_on(
     summary = {name: {"value": value, "ci": list(ci[name])} for name, value in overall.items()}
     report: dict[str, Any] = {
         "rows": len(rows),
-        "validation": f"trained on {info.rows} rows, evaluated on {source}",
+        "source": str(source),
         "group_by": group_by,
         "groups": None if groups is None else len(np.unique(groups)),
         "pair_by": pair_by,
