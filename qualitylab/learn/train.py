@@ -281,7 +281,7 @@ def _choose(
     if mode == "defaults":
         return dict(learners.DEFAULTS[config.learner])
     X, y = data.X[rows], data.y[rows]
-    groups = _inner_groups(data, rows)
+    groups, cv_groups = _inner_groups(data, rows)
     if config.learner == "rf":
         split = cv.holdout(cv.strata(y, 5, config.task), config.seed, groups)
         study = tune(
@@ -295,17 +295,25 @@ def _choose(
             study_name=study_name,
         )
         return dict(study.best_params)
-    return _grid_search(config, data, rows, groups)
+    return _grid_search(config, data, rows, groups, cv_groups)
 
 
-def _inner_groups(data: _Data, rows: np.ndarray) -> np.ndarray | None:
-    """The groups inner splits keep together: the CV groups, else the pair groups."""
-    groups = data.groups if data.groups is not None else data.pair_groups
-    return None if groups is None else groups[rows]
+def _inner_groups(data: _Data, rows: np.ndarray) -> tuple[np.ndarray | None, bool]:
+    """The groups inner splits keep together, and whether they are the CV groups: the CV
+    groups, else (when the training rows hold fewer than ``INNER_FOLDS`` of those, e.g.
+    one of two held-out sets) the pair groups, else none."""
+    for groups, is_cv in ((data.groups, True), (data.pair_groups, False)):
+        if groups is not None and len(np.unique(groups[rows])) >= INNER_FOLDS:
+            return groups[rows], is_cv
+    return None, False
 
 
 def _grid_search(
-    config: TrainConfig, data: _Data, rows: np.ndarray, groups: np.ndarray | None
+    config: TrainConfig,
+    data: _Data,
+    rows: np.ndarray,
+    groups: np.ndarray | None,
+    cv_groups: bool,
 ) -> dict[str, Any]:
     """The candidate of the learner's grid with the best inner cross-validated Spearman
     (pairwise accuracy for the pairwise learner); ties go to the earlier, more strongly
@@ -313,7 +321,7 @@ def _grid_search(
     y, target = data.y[rows], data.target[rows]
     pair_groups = None if data.pair_groups is None else data.pair_groups[rows]
     n_groups = len(np.unique(groups)) if groups is not None else len(rows)
-    if config.cv == "logo" and n_groups >= INNER_FOLDS:
+    if config.cv == "logo" and cv_groups:
         inner = cv.logo(groups)
     else:
         k = min(INNER_FOLDS, n_groups)
