@@ -22,6 +22,7 @@ import numpy as np
 from qualitylab.learn import metrics
 
 MIN_CLUSTERS = 10
+GROUPS_LISTED = 10
 
 
 def pairwise_with_ci(
@@ -123,10 +124,16 @@ def describe(report: dict[str, Any]) -> list[str]:
         )
     within = report.get("within_group")
     if within:
-        per_group = ", ".join(f"{name} {_fmt(rho)}" for name, rho in within["spearman"].items())
+        values = within["spearman"]
+        if len(values) <= GROUPS_LISTED:
+            detail = ", ".join(f"{name} {_fmt(rho)}" for name, rho in values.items())
+        else:
+            defined = [v for v in values.values() if v is not None and not math.isnan(v)]
+            detail = f"{len(values)} groups, from {_fmt(min(defined, default=math.nan))} to "
+            detail += f"{_fmt(max(defined, default=math.nan))}"
         lines.append(
             f"Spearman within each {report['group_by']}: mean {_fmt(within['mean'])} "
-            f"({per_group}); system level (group means): {_fmt(within['system_spearman'])}"
+            f"({detail}); system level (group means): {_fmt(within['system_spearman'])}"
         )
     constant = report.get("constant_yardstick")
     if constant:
