@@ -34,9 +34,7 @@ LEARNER_TASKS = [
 def trained(request, tmp_path_factory) -> tuple:
     table = rated_feature_table(rows=60)
     learner, task = request.param
-    config = TrainConfig(
-        target="human_score", task=task, learner=learner, tuning="defaults", cv=3
-    )
+    config = TrainConfig(target="human_score", task=task, learner=learner, tuning="defaults", cv=3)
     result = train(table, COLUMNS, config)
     model_dir = save_predictor(tmp_path_factory.mktemp("model"), result, table, space="fam")
     return load_predictor(model_dir), table

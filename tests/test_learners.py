@@ -67,9 +67,7 @@ def test_logo_folds_hold_out_one_whole_group_each() -> None:
 
 
 def test_logo_training_reports_each_held_out_group() -> None:
-    config = TrainConfig(
-        target="human_score", learner="ridge", cv="logo", group_by="model", seed=1
-    )
+    config = TrainConfig(target="human_score", learner="ridge", cv="logo", group_by="model", seed=1)
     result = train(_table(), FEATURES, config)
     assert len(result.metrics["spearman"]["folds"]) == 4
     assert set(result.oof["fold"]) == {0, 1, 2, 3}
@@ -213,7 +211,9 @@ def test_train_with_eval_on_another_set(tmp_path) -> None:
 
 def test_several_sets_are_normalised_per_set_and_trained_together(tmp_path) -> None:
     assert normalise(pd.Series([1.0, 5.0, 3.0, None]), "rank").round(3).tolist()[:3] == [
-        0.167, 0.833, 0.5
+        0.167,
+        0.833,
+        0.5,
     ]
     first, second = _table(rows=40, seed=0), _table(rows=40, seed=1)
     second["human_score"] = second["human_score"] * 10  # another rating scale

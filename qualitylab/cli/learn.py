@@ -48,15 +48,20 @@ def train(
     ] = "auto",
     trials: Annotated[int, typer.Option(help="Optuna trials (rf).", min=1)] = 30,
     cv: Annotated[
-        str, typer.Option(help="Cross-validation folds (a number), or 'logo' (leave one group out).")
+        str,
+        typer.Option(help="Cross-validation folds (a number), or 'logo' (leave one group out)."),
     ] = "5",
     group_by: Annotated[
         str | None,
-        typer.Option(help="Keep rows sharing this column's value in one fold (e.g. prompt, model)."),
+        typer.Option(
+            help="Keep rows sharing this column's value in one fold (e.g. prompt, model)."
+        ),
     ] = None,
     pair_by: Annotated[
         str,
-        typer.Option(help="Compare videos within this column's groups (pairwise learner/accuracy)."),
+        typer.Option(
+            help="Compare videos within this column's groups (pairwise learner/accuracy)."
+        ),
     ] = "prompt",
     eval_source: Annotated[
         Path | None,

@@ -114,4 +114,3 @@ def dataset_name(path: Any) -> str:
     if path.is_dir():
         return path.name
     return path.parent.name if path.stem.startswith("features") else path.stem
-

@@ -38,7 +38,9 @@ def pairwise_with_ci(
     labels = np.asarray(groups).astype(str)
     names = np.unique(labels)
     counts = [
-        metrics.pairwise_accuracy(truth[labels == name], predicted[labels == name], labels[labels == name])
+        metrics.pairwise_accuracy(
+            truth[labels == name], predicted[labels == name], labels[labels == name]
+        )
         for name in names
     ]
     pairs = np.array([n for _, n in counts], dtype=float)
@@ -138,7 +140,9 @@ def describe(report: dict[str, Any]) -> list[str]:
     constant = report.get("constant_yardstick")
     if constant:
         shown = ", ".join(
-            f"{name} {_fmt(value)}" for name, value in constant.items() if name != "pairwise_accuracy"
+            f"{name} {_fmt(value)}"
+            for name, value in constant.items()
+            if name != "pairwise_accuracy"
         )
         lines.append(f"constant predictor (training mean or majority): {shown}")
     if report.get("ci_resamples"):
@@ -147,4 +151,8 @@ def describe(report: dict[str, Any]) -> list[str]:
 
 
 def _fmt(value: Any) -> str:
-    return "nan" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+    return (
+        "nan"
+        if value is None or (isinstance(value, float) and math.isnan(value))
+        else f"{value:.3f}"
+    )

@@ -113,3 +113,11 @@ def fit(
     if learner == "pairwise":
         return model.fit(X, y, ranker__groups=pair_groups)
     return model.fit(X, y)
+
+
+def positive_probability(model: Pipeline, X: np.ndarray) -> np.ndarray:
+    """A fitted classifier's probability of class 1 per row (0 when it never saw class 1)."""
+    classes = list(model.classes_)
+    if 1 not in classes:
+        return np.zeros(len(X))
+    return model.predict_proba(X)[:, classes.index(1)]

@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from qualitylab import __version__
 from qualitylab.atomic import swap_in_directory
-from qualitylab.learn.learners import TREE_LEARNERS, LearnerName
+from qualitylab.learn.learners import TREE_LEARNERS, LearnerName, positive_probability
 from qualitylab.learn.metrics import to_json_ready
 from qualitylab.learn.ood import TrainingRanges, flags, training_ranges
 from qualitylab.learn.train import Task, TrainConfig, TrainResult
@@ -169,7 +169,7 @@ class Predictor:
         """Per row the predicted score, or the probability of class 1 for a classifier."""
         X = self.matrix(table)
         if self.info.task == "classification":
-            return self.model.predict_proba(X)[:, self.positive_column()]
+            return positive_probability(self.model, X)
         return self.model.predict(X)
 
     def predict(self, table: pd.DataFrame) -> pd.DataFrame:
@@ -179,7 +179,7 @@ class Predictor:
         out = table[[c for c in ("id", "video", "prompt") if c in table.columns]].copy()
         out["predicted_score"] = self.model.predict(X)
         if self.info.task == "classification":
-            out["probability"] = self.model.predict_proba(X)[:, self.positive_column()]
+            out["probability"] = positive_probability(self.model, X)
         return out
 
     def uncertainty(self, table: pd.DataFrame) -> np.ndarray:
@@ -215,8 +215,10 @@ class Predictor:
             values = np.asarray(explainer.shap_values(X))
             base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
         if values.ndim == 3:  # one slice per class
-            return values[..., self.positive_column()], float(base[self.positive_column()]), (
-                "probability of class 1"
+            return (
+                values[..., self.positive_column()],
+                float(base[self.positive_column()]),
+                ("probability of class 1"),
             )
         if classification:
             return values, float(base[-1]), "log-odds of class 1"

@@ -149,7 +149,9 @@ def _train(
     n_splits = len(np.unique(groups)) if config.cv == "logo" else config.cv
     data = _Data(X, y, target, cv.strata(y, n_splits, config.task), groups, pair_groups)
     folds = (
-        cv.logo(groups) if config.cv == "logo" else cv.kfold(data.strata, config.cv, config.seed, groups)
+        cv.logo(groups)
+        if config.cv == "logo"
+        else cv.kfold(data.strata, config.cv, config.seed, groups)
     )
     mode, note = _resolve_tuning(config, len(y))
 
@@ -161,7 +163,9 @@ def _train(
         params = _choose(config, mode, data, np.arange(len(y)), storage, study_name)
         fold_params = [params] * len(folds)
     else:
-        fold_params = [choose(train_rows, f"{study_name}:fold{i}") for i, (train_rows, _) in enumerate(folds)]
+        fold_params = [
+            choose(train_rows, f"{study_name}:fold{i}") for i, (train_rows, _) in enumerate(folds)
+        ]
     oof, fold_scores = _cross_validate(config, fold_params, data, folds)
     score_args = _score_arguments(config, oof, target)
     clusters, cluster_role = evaluation.bootstrap_clusters(groups, pair_groups)
@@ -359,7 +363,7 @@ def _grid_search(
 def _output(config: TrainConfig, model: Pipeline, X: np.ndarray) -> np.ndarray:
     """The prediction compared with the rating: the score, or P(class 1)."""
     if config.task == "classification":
-        return _positive_probability(model, X)
+        return learners.positive_probability(model, X)
     return model.predict(X)
 
 
@@ -373,18 +377,12 @@ def _cross_validate(config: TrainConfig, fold_params: list[dict], data: _Data, f
         model = learners.fit(config.learner, model, data.X[train_rows], data.y[train_rows], pairs)
         predicted[test_rows] = model.predict(data.X[test_rows])
         if config.task == "classification":
-            probability[test_rows] = _positive_probability(model, data.X[test_rows])
+            probability[test_rows] = learners.positive_probability(model, data.X[test_rows])
         fold = {"predicted": predicted[test_rows], "probability": probability[test_rows]}
         fold_scores.append(
             metrics.scores(config.task, *_score_arguments(config, fold, data.target[test_rows]))
         )
     return {"predicted": predicted, "probability": probability}, fold_scores
-
-
-def _positive_probability(model: Pipeline, X: np.ndarray) -> np.ndarray:
-    classes = list(model.classes_)
-    probabilities = model.predict_proba(X)
-    return probabilities[:, classes.index(1)] if 1 in classes else np.zeros(len(X))
 
 
 def _score_arguments(config: TrainConfig, oof: dict, target: np.ndarray) -> tuple:
