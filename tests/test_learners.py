@@ -75,8 +75,8 @@ def test_logo_training_reports_each_held_out_group() -> None:
         assert rows["group"].nunique() == 1
     report = result.evaluation
     assert report["groups"] == 4 and report["rows"] == 80
-    assert set(report["within_group"]["spearman"]) == {"gen0", "gen1", "gen2", "gen3"}
-    assert report["within_group"]["mean"] > 0.6
+    assert set(report["within"]["model"]["spearman"]) == {"gen0", "gen1", "gen2", "gen3"}
+    assert report["within"]["model"]["mean"] > 0.6
     assert report["pairwise"]["value"] > 0.7 and report["pairwise"]["pairs"] > 0
     low, high = report["pairwise"]["ci"]
     assert low <= report["pairwise"]["value"] <= high
@@ -236,3 +236,15 @@ def test_several_sets_are_normalised_per_set_and_trained_together(tmp_path) -> N
     assert info.target_normalisation == "rank" and info.evaluation["groups"] == 2
     with pytest.raises(ValueError, match="share no feature column"):
         combine([("a", first[["id", "human_score"]], []), ("b", second, [])], "human_score")
+
+
+def test_within_reports_another_grouping_without_grouping_the_folds() -> None:
+    config = TrainConfig(
+        target="human_score", learner="hgb", cv=4, group_by="prompt", within="model"
+    )
+    result = train(_table(), FEATURES, config)
+    assert set(result.evaluation["within"]) == {"prompt", "model"}
+    assert set(result.evaluation["within"]["model"]["spearman"]) == {f"gen{i}" for i in range(4)}
+    assert result.oof.groupby("fold")["group"].nunique().gt(1).all()  # folds mix generators
+    with pytest.raises(ValueError, match="--within column 'scene'"):
+        train(_table(), FEATURES, config.model_copy(update={"within": "scene"}))

@@ -63,6 +63,13 @@ def train(
             help="Compare videos within this column's groups (pairwise learner/accuracy)."
         ),
     ] = "prompt",
+    within: Annotated[
+        str | None,
+        typer.Option(
+            help="Also report the Spearman within each group of this column (e.g. model), "
+            "without grouping the folds by it."
+        ),
+    ] = None,
     eval_source: Annotated[
         Path | None,
         typer.Option(
@@ -100,6 +107,7 @@ def train(
             cv=cv if cv == "logo" else _folds(cv),
             group_by=group_by,
             pair_by=pair_by,
+            within=within,
             seed=seed,
         )
     except ValueError as exc:

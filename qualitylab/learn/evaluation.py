@@ -3,6 +3,11 @@ within-group pairwise accuracy with a cluster-bootstrap interval, the correlatio
 each group (e.g. per held-out generator), the system-level correlation of group means,
 and the constant-predictor yardstick.
 
+The within-group correlations are reported for the CV's ``group_by`` column and for an
+extra ``within`` column (e.g. the generator while the folds are grouped by prompt: a
+predictor that only tells generators apart has a high overall but a near-zero
+within-generator correlation).
+
 Conventions: pairwise accuracy is over pairs of rows of one pair group (e.g. prompt)
 that people rated differently (see :func:`qualitylab.learn.metrics.pairwise_accuracy`);
 its interval resamples whole pair groups. The "mean" of the within-group correlations is
@@ -67,6 +72,18 @@ def within_groups(truth: np.ndarray, predicted: np.ndarray, groups: np.ndarray) 
     }
 
 
+def within_columns(
+    truth: np.ndarray, predicted: np.ndarray, columns: dict[str | None, np.ndarray | None]
+) -> dict[str, dict[str, Any]]:
+    """``within_groups`` for each named grouping of the rows (unnamed or absent ones
+    skipped), by column name."""
+    return {
+        name: within_groups(truth, predicted, groups)
+        for name, groups in columns.items()
+        if name is not None and groups is not None
+    }
+
+
 def constant_yardstick(
     task: str, target: np.ndarray, labels: np.ndarray, folds: list[tuple[np.ndarray, np.ndarray]]
 ) -> dict[str, float]:
@@ -124,8 +141,7 @@ def describe(report: dict[str, Any]) -> list[str]:
             f"[{_fmt(low)}, {_fmt(high)}] over {pairwise['pairs']} pairs in "
             f"{pairwise['groups']} groups (constant predictor: 0.500)"
         )
-    within = report.get("within_group")
-    if within:
+    for column, within in report.get("within", {}).items():
         values = within["spearman"]
         if len(values) <= GROUPS_LISTED:
             detail = ", ".join(f"{name} {_fmt(rho)}" for name, rho in values.items())
@@ -134,8 +150,8 @@ def describe(report: dict[str, Any]) -> list[str]:
             detail = f"{len(values)} groups, from {_fmt(min(defined, default=math.nan))} to "
             detail += f"{_fmt(max(defined, default=math.nan))}"
         lines.append(
-            f"Spearman within each {report['group_by']}: mean {_fmt(within['mean'])} "
-            f"({detail}); system level (group means): {_fmt(within['system_spearman'])}"
+            f"Spearman within each {column}: mean {_fmt(within['mean'])} "
+            f"({detail}); system level ({column} means): {_fmt(within['system_spearman'])}"
         )
     constant = report.get("constant_yardstick")
     if constant:

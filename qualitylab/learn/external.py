@@ -121,9 +121,12 @@ def evaluate_on(
     }
     if pairs is not None:
         report["pairwise"] = evaluation.pairwise_with_ci(truth, predicted, pairs, seed=info.seed)
-    if groups is not None:
-        report["within_group"] = evaluation.within_groups(truth, predicted, groups)
-    keep = ["id", *(c for c in (pair_by, group_by) if c and c != "id")]
+    within_by = info.config.within if info.config.within in rows else None
+    within = rows[within_by].astype(str).to_numpy() if within_by else None
+    report["within"] = evaluation.within_columns(
+        truth, predicted, {group_by: groups, within_by: within}
+    )
+    keep = ["id", *(c for c in (pair_by, group_by, within_by) if c and c != "id")]
     predictions = rows[[c for c in dict.fromkeys(keep) if c in rows]].copy()
     predictions["target"] = truth
     predictions["predicted"] = predicted

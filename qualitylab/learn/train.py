@@ -60,6 +60,7 @@ class TrainConfig(BaseModel):
     cv: int | Literal["logo"] = 5
     group_by: str | None = None
     pair_by: str | None = "prompt"
+    within: str | None = None
     seed: int = 0
 
     @model_validator(mode="after")
@@ -107,6 +108,7 @@ class _Data:
     strata: np.ndarray
     groups: np.ndarray | None
     pair_groups: np.ndarray | None
+    within: np.ndarray | None = None
 
 
 def train(
@@ -148,6 +150,8 @@ def _train(
     y = _labels(target, config)
     n_splits = len(np.unique(groups)) if config.cv == "logo" else config.cv
     data = _Data(X, y, target, cv.strata(y, n_splits, config.task), groups, pair_groups)
+    if config.within is not None:
+        data.within = frame[config.within].astype(str).to_numpy()
     folds = (
         cv.logo(groups)
         if config.cv == "logo"
@@ -193,7 +197,12 @@ def _train(
 
 
 def _rows(table: pd.DataFrame, config: TrainConfig):
-    for name, role in ((config.target, "target"), (config.group_by, "--group-by")):
+    named = (
+        (config.target, "target"),
+        (config.group_by, "--group-by"),
+        (config.within, "--within"),
+    )
+    for name, role in named:
         if name is not None and name not in table.columns:
             raise ValueError(f"{role} column {name!r} is not in the feature table")
     if config.learner == "pairwise" and (config.pair_by is None or config.pair_by not in table):
@@ -418,8 +427,9 @@ def _evaluation(
         report["pairwise"] = evaluation.pairwise_with_ci(
             data.target, score, data.pair_groups, seed=config.seed
         )
-    if data.groups is not None:
-        report["within_group"] = evaluation.within_groups(data.target, score, data.groups)
+    report["within"] = evaluation.within_columns(
+        data.target, score, {config.group_by: data.groups, config.within: data.within}
+    )
     return report
 
 
