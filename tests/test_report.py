@@ -61,6 +61,7 @@ def test_report_is_self_contained(report: Path) -> None:
     assert all(source.startswith("data:image/png;base64,") for source in sources)
     assert "http://" not in page and "https://" not in page
     assert "Webench quality index" in page and "learned predictor, out-of-fold" in page
+    assert "constant predictor (training mean or majority)" in page  # the yardstick
 
 
 def test_report_errors(small_loop, tmp_path: Path) -> None:

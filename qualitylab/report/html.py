@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from qualitylab.data.video import Sampling, VideoDecodeError, decode
+from qualitylab.learn.evaluation import describe
 from qualitylab.learn.explain import Explanation, explain, global_importance
 from qualitylab.learn.metrics import bootstrap_ci, format_mean_std
 from qualitylab.learn.predictor import OOF_FILE, Predictor, PredictorInfo
@@ -89,6 +90,7 @@ def _context(inputs: ReportInputs, scratch: Path) -> dict[str, Any]:
         "model": _model_facts(inputs),
         "dataset": _dataset(table, target, info, scratch),
         "cv": _cv_rows(info.cv),
+        "evaluation": describe(info.evaluation) if info.evaluation else [],
         "scatter": _image(
             plots.predicted_vs_actual(
                 oof["predicted"].to_numpy(),
