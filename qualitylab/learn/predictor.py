@@ -127,13 +127,6 @@ class Predictor:
         """The feature schema: the columns the model reads, in order."""
         return list(self.info.features)
 
-    @property
-    def output(self) -> str:
-        """What the predicted score is: the target, or the probability of class 1."""
-        if self.info.task == "classification":
-            return f"probability that {self.info.target} >= {self.info.threshold}"
-        return f"predicted {self.info.target}"
-
     def check_schema(self, table: pd.DataFrame) -> None:
         """Raise PredictorError naming the missing features when ``table`` lacks any."""
         missing = [c for c in self.columns if c not in table.columns]
@@ -210,15 +203,15 @@ class Predictor:
         else:
             coef = np.atleast_2d(estimator.coef_)[0]
             intercept = float(np.atleast_1d(estimator.intercept_)[0])
-            background = (np.zeros(len(coef)), np.eye(len(coef)))
-            explainer = shap.LinearExplainer((coef, intercept), background)
+            # one background row at the training median: rank-normalised features are 0 there
+            explainer = shap.LinearExplainer((coef, intercept), np.zeros((1, len(coef))))
             values = np.asarray(explainer.shap_values(X))
             base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
         if values.ndim == 3:  # one slice per class
             return (
                 values[..., self.positive_column()],
                 float(base[self.positive_column()]),
-                ("probability of class 1"),
+                "probability of class 1",
             )
         if classification:
             return values, float(base[-1]), "log-odds of class 1"
