@@ -45,19 +45,26 @@ import numpy as np
 import pandas as pd
 
 from qualitylab.atomic import write_text
+from qualitylab.errors import QualitylabError
+from qualitylab.features.extract import FACT_COLUMNS
+from qualitylab.features.layout import read_feature_table
 from qualitylab.features.registry import REGISTRY
-from qualitylab.features.tables import read_feature_table
 from qualitylab.learn.metrics import percentile_interval, resample_weights
 
 PRIORITY = ("predicted_score", "quality_index")
 HIGHER_IS_BETTER = {"predicted_score", "quality_index", "probability"}
-DESCRIPTIVE = {"id", "video", "prompt", "sha256"}
+# Columns that describe a row rather than measure its quality: identity, the score file's
+# rank and error, and the facts about the video file.
+DESCRIPTIVE = {"id", "video", "prompt", "sha256", "rank", "error", *FACT_COLUMNS}
+# Where a score file names the predictor that made it.
+PREDICTOR_COLUMN = "predictor_id"
+_PROMPT_SHOWN = 60
 LEVEL_AGGREGATIONS = {"mean", "median", "min", "max", "p25", "p75"}
 _FRAME_VALUE = re.compile(r"\.f\d{3}$")
 _TIE_RTOL, _TIE_ATOL = 1e-9, 1e-12
 
 
-class CompareError(ValueError):
+class CompareError(QualitylabError, ValueError):
     """Two runs that cannot be compared (no common prompt, no common metric, …)."""
 
 
@@ -141,6 +148,7 @@ class Comparison:
     n_boot: int
     seed: int
     confidence: float
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> pd.DataFrame:
         """One row per metric: the numbers of ``MetricComparison`` and its verdict."""
@@ -196,6 +204,8 @@ def load_run(path: str | Path) -> pd.DataFrame:
     """The table of a run: a score CSV, a feature table (``.parquet``/``.csv``) or an
     extract-features directory. FileNotFoundError when there is none at ``path``,
     CompareError when it cannot be read as a table."""
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such file or directory")
     try:
         table, _ = read_feature_table(path)
     except FileNotFoundError:
@@ -278,7 +288,24 @@ def compare_tables(
         n_boot=n_boot,
         seed=seed,
         confidence=confidence,
+        notes=_predictor_notes(a, b, label_a, label_b),
     )
+
+
+def _predictor_notes(a: pd.DataFrame, b: pd.DataFrame, label_a: str, label_b: str) -> tuple:
+    """A warning when two score files were made by different predictors: their scores are
+    on different scales and their difference says as much about the predictors as the runs."""
+    ids = [
+        sorted(set(side[PREDICTOR_COLUMN].dropna().astype(str))) if PREDICTOR_COLUMN in side else []
+        for side in (a, b)
+    ]
+    if ids[0] and ids[1] and ids[0] != ids[1]:
+        return (
+            f"the runs were scored by different predictors ({label_a}: {', '.join(ids[0])}; "
+            f"{label_b}: {', '.join(ids[1])}): predicted_score differences mix the predictors "
+            "with the runs; score both runs with one predictor to compare them",
+        )
+    return ()
 
 
 def direction(metric: str) -> bool | None:
@@ -312,6 +339,7 @@ def to_markdown(comparison: Comparison, top: int = 20) -> str:
         f"{level} bootstrap intervals of the mean delta ({c.n_boot} resamples of the prompts, "
         f"seed {c.seed})",
     ]
+    lines += [f"- **warning**: {note}" for note in c.notes]
     if c.averaged_a or c.averaged_b:
         lines.append(
             f"- several videos of one prompt were averaged per prompt: {c.averaged_a} prompts "
@@ -319,7 +347,8 @@ def to_markdown(comparison: Comparison, top: int = 20) -> str:
         )
     for label, only in (("A", c.only_a), ("B", c.only_b)):
         if only:
-            lines.append(f"- {len(only)} prompts only in {label}, left out: {_listing(only)}")
+            shortened = tuple(_shortened(prompt) for prompt in only)
+            lines.append(f"- {len(only)} prompts only in {label}, left out: {_listing(shortened)}")
     for label, only in (("A", c.metrics_only_a), ("B", c.metrics_only_b)):
         if only:
             lines.append(f"- {len(only)} metrics only in {label}, left out: {_listing(only)}")
@@ -484,6 +513,11 @@ def _num(value: float) -> str:
 
 def _signed(value: float) -> str:
     return "–" if math.isnan(value) else f"{value:+.3g}"
+
+
+def _shortened(text: str) -> str:
+    """A prompt cut to a readable length for listings."""
+    return text if len(text) <= _PROMPT_SHOWN else text[: _PROMPT_SHOWN - 1].rstrip() + "…"
 
 
 def _listing(names: tuple[str, ...] | list[str], limit: int = 10) -> str:

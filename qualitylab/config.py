@@ -27,6 +27,11 @@ def weights_dir() -> Path:
     return home_dir() / "weights"
 
 
+def store_dir() -> Path:
+    """The feature store every run shares unless told otherwise: ``$QUALITYLAB_HOME/store``."""
+    return home_dir() / "store"
+
+
 def demo_dir() -> Path:
     """Where ``qualitylab demo`` puts the demo dataset (``data/``) and its features."""
     return home_dir() / "demo"

@@ -4,10 +4,10 @@
 ``experiments/demo.yaml``); ``qualitylab demo`` runs the built-in demo experiment (the
 defaults below) on the embedded demo data. Every step writes into one output directory:
 
-``data/`` (demo data), ``features/`` (store and tables), ``model/`` (the predictor),
+``data/`` (demo data), ``features/`` (index and tables), ``model/`` (the predictor),
 ``explain/`` (SHAP files), ``score_data/`` and ``scores.csv`` (+ ``scores_features/``)
 for the scored run, ``report.html``, and ``experiment.yaml`` (the settings used). Each
-step reuses what an earlier run left (the feature store; a complete demo dataset), so a
+step reuses what an earlier run left (the shared feature store; a complete demo dataset), so a
 re-run is quick and an interrupted one resumes.
 """
 
@@ -27,10 +27,10 @@ from qualitylab.data.manifest import ColumnMapping, load_manifest
 from qualitylab.data.samples import MAX_CLIPS, MIN_CLIPS, build_demo_dataset
 from qualitylab.data.video import Sampling
 from qualitylab.features.extract import VideoResult
+from qualitylab.features.layout import read_feature_table
 from qualitylab.features.learned.runtime import MissingWeightsError, require_weights
 from qualitylab.features.registry import LEARNED_SPECS
 from qualitylab.features.run import RunSummary, extract_features
-from qualitylab.features.tables import read_feature_table
 from qualitylab.learn.predictor import load_predictor, save_predictor
 from qualitylab.learn.spaces import parse_space
 from qualitylab.learn.train import Task, TrainConfig, train

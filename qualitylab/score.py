@@ -25,12 +25,12 @@ import pandas as pd
 from qualitylab.data.manifest import Manifest
 from qualitylab.data.video import Sampling
 from qualitylab.features.extract import VideoResult
+from qualitylab.features.layout import TABLE_FILES
 from qualitylab.features.registry import extractor_class, get_spec
 from qualitylab.features.run import extract_features
-from qualitylab.features.tables import TABLE_FILES
 from qualitylab.learn.explain import explain, top_contributions
 from qualitylab.learn.predictor import Predictor, PredictorError
-from qualitylab.webench import QualityIndexConfig, quality_index
+from qualitylab.webench import DEGENERATE_NOTE, QualityIndexConfig, quality_index
 
 # Extracted with the predictor's features so that the quality index has its technical checks.
 INDEX_EXTRACTOR = "technical"
@@ -96,10 +96,13 @@ def score_manifest(
     skipped: pd.DataFrame | None = None,
     index_config: QualityIndexConfig | None = None,
     workers: int | None = None,
+    store: str | Path | None = None,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[VideoResult], None] | None = None,
 ) -> ScoreResult:
-    """Extract what the store lacks, then score every video of ``manifest``.
+    """Extract what the feature ``store`` lacks (default: the shared one), then score
+    every video of ``manifest``; the scored run's index and tables go to
+    ``features_dir``, which must not hold another run's tables (RunError).
 
     ``skipped`` lists videos left out before extraction (``id, video, error``); they and
     the videos whose extraction failed appear at the end with their error. Raises
@@ -114,6 +117,8 @@ def score_manifest(
         sampling=sampling,
         overrides=overrides,
         workers=workers,
+        store=store,
+        purpose="score",
         on_start=on_start,
         on_result=on_result,
     )
@@ -174,4 +179,6 @@ def score_table(
         result.notes.append(
             f"quality index without {', '.join(index.missing_families)} (not among the features)"
         )
+    if index.degenerate:
+        result.notes.append(DEGENERATE_NOTE)
     return result

@@ -94,4 +94,7 @@ def small_loop(tmp_path_factory: pytest.TempPathFactory):
     from qualitylab.loop import LoopExperiment, run_loop
 
     out = tmp_path_factory.mktemp("small-loop")
-    return run_loop(LoopExperiment.model_validate(SMALL_LOOP), out)
+    # Session fixtures start before the per-test isolated_home: give this one its own.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("QUALITYLAB_HOME", str(tmp_path_factory.mktemp("small-loop-home")))
+        return run_loop(LoopExperiment.model_validate(SMALL_LOOP), out)

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from qualitylab import __version__
 from qualitylab.cli import app
+from qualitylab.features.extract import FACT_COLUMNS
 from qualitylab.weights import CATALOGUE
 
 runner = CliRunner()
@@ -100,6 +101,8 @@ def test_extract_features_and_inspect(tmp_path):
     result = invoke(*args, "--workers", "1", "--config", "technical.dark_threshold=70")
     assert result.exit_code == 0, result.output
     assert "2 videos: 2 computed, 0 from the store, 0 with failures" in result.output
+    # Not a terminal: plain progress lines a log file can hold, the last one always.
+    assert "extracting 2 videos" in result.output and "extracting: 2/2 videos" in result.output
     assert f"agg: {out / 'features.parquet'} (2 rows)" in result.output
     table = pd.read_parquet(out / "features.parquet")
     # frame brightness 30, 60, 90, …: below 70 in 2 of 5 and 2 of 3 frames (40 would give 1)
@@ -109,7 +112,7 @@ def test_extract_features_and_inspect(tmp_path):
 
     listing = invoke("features", "ls", str(out))
     assert listing.exit_code == 0
-    assert re.search(r"technical\s+│\s+1\s+│\s+\w{16}\s+│\s+2", listing.output)
+    assert re.search(r"technical\s+│\s+1\s+│\s+\w{16}\s+│\s+2 of 2", listing.output)
     assert "(2 rows × " in listing.output
 
     shown = invoke("features", "show", str(out), "a")
@@ -125,7 +128,8 @@ def test_extract_features_and_inspect(tmp_path):
 
     csv = tmp_path / "combined.csv"
     made = invoke("features", "table", str(out), "--set", "combined", "--to", str(csv))
-    assert made.exit_code == 0 and pd.read_csv(csv).shape == (2, 4 + 115 * 13)
+    described = 4 + len(FACT_COLUMNS) + 1  # manifest columns, video facts, warnings
+    assert made.exit_code == 0 and pd.read_csv(csv).shape == (2, described + 115 * 13)
 
 
 def test_extract_features_failures_set_the_exit_code(tmp_path):
@@ -171,3 +175,21 @@ def test_extract_features_rejects_bad_options(tmp_path, extra, message):
     )
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_a_library_error_is_one_message_and_exit_code_1(tmp_path):
+    result = runner.invoke(app, ["compare", str(tmp_path / "a.csv"), str(tmp_path / "b.csv")])
+    assert result.exit_code == 1 and "no such file" in result.output
+    (tmp_path / "m.csv").write_text("video,prompt\nx.mp4,p\n")
+    bad = runner.invoke(
+        app, ["extract-features", str(tmp_path / "m.csv"), "--features", "nope", "--out",
+              str(tmp_path / "f")],
+    )  # fmt: skip
+    assert bad.exit_code == 1 and "unknown extractor 'nope'" in bad.output
+    assert "Traceback" not in bad.output
+
+
+def test_features_list_names_the_learned_extractors_too():
+    result = invoke("features", "list")
+    for name in ("ssim", "technical", "clip_b32", "imagereward", "lpips", "raft", "hps_v2"):
+        assert name in result.output

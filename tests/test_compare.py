@@ -244,7 +244,7 @@ def test_cli_metrics_option(tmp_path):
 @pytest.mark.parametrize(
     "case, message",
     [
-        ("missing", "gone.csv: no such feature table"),
+        ("missing", "gone.csv: no such file or directory"),
         ("no_numeric", "no numeric metric in common"),
         ("no_prompt", "no 'prompt' column"),
         ("unreadable", "cannot be read as a table"),
@@ -268,3 +268,38 @@ def test_cli_bad_input(tmp_path, case, message):
     result = runner.invoke(app, ["compare", str(good), str(other)])
     assert result.exit_code == 1
     assert message in result.output
+
+
+def test_rank_error_and_file_facts_are_not_metrics():
+    a, b = shifted_runs(8, 1.0)
+    for side in (a, b):
+        side["rank"] = np.arange(1, 9)
+        side["error"] = np.nan
+        side["video_width"] = 256
+    names = [m.metric for m in compare_tables(a, b).metrics]
+    assert names == ["predicted_score"]
+
+
+def test_scores_of_two_predictors_are_compared_with_a_warning():
+    a, b = shifted_runs(8, 1.0)
+    a["predictor_id"], b["predictor_id"] = "aaaa1111", "bbbb2222"
+    comparison = compare_tables(a, b, labels=("a.csv", "b.csv"))
+    assert "different predictors" in comparison.notes[0]
+    assert "aaaa1111" in to_markdown(comparison) and "**warning**" in to_markdown(comparison)
+    b["predictor_id"] = "aaaa1111"
+    assert compare_tables(a, b).notes == ()
+
+
+def test_a_missing_score_file_is_named_as_such(tmp_path):
+    a, _ = shifted_runs(3, 0.0)
+    a.to_csv(tmp_path / "a.csv", index=False)
+    with pytest.raises(FileNotFoundError, match="b.csv: no such file or directory"):
+        compare_runs(tmp_path / "a.csv", tmp_path / "b.csv")
+
+
+def test_long_prompts_are_shortened_in_the_summary():
+    long_prompt = "a very long prompt " * 20
+    a = run(["p1", "p2", long_prompt], [1.0, 2.0, 3.0])
+    b = run(["p1", "p2"], [1.5, 2.5])
+    text = to_markdown(compare_tables(a, b))
+    assert long_prompt not in text and "a very long prompt a very long" in text and "…" in text

@@ -3,12 +3,15 @@ import pandas as pd
 import pytest
 from conftest import make_video
 
+from qualitylab.config import store_dir
 from qualitylab.data.manifest import ColumnMapping, load_manifest
 from qualitylab.data.video import Sampling, write_video
 from qualitylab.features import extract
-from qualitylab.features.run import RunError, extract_features, read_index
+from qualitylab.features.extract import FACT_COLUMNS
+from qualitylab.features.layout import TABLE_FILES, read_index
+from qualitylab.features.run import RunError, extract_features
 from qualitylab.features.store import FeatureStore
-from qualitylab.features.tables import TABLE_FILES, build_table
+from qualitylab.features.tables import build_table
 
 FEATURES = ("ssim", "technical")
 
@@ -48,7 +51,8 @@ def test_run_records_failures_and_writes_tables(dataset, tmp_path):
     assert {r.task.id for r in summary.failed} == {"corrupt", "missing"}
     failures = pd.read_parquet(out / "failures.parquet")
     assert set(failures["id"]) == {"corrupt", "missing"}
-    assert set(failures["extractor"]) == {"ssim", "technical", "video"}
+    # An unreadable file is one failure of the video, not one per extractor.
+    assert failures["extractor"].tolist() == ["video", "video"]
     assert (
         failures.loc[failures["id"] == "missing", "error"]
         .item()
@@ -58,13 +62,16 @@ def test_run_records_failures_and_writes_tables(dataset, tmp_path):
 
     table = pd.read_parquet(out / TABLE_FILES["agg"])
     assert table["id"].tolist() == ["good0", "good1", "good2"]
-    assert list(table.columns[:4]) == ["id", "video", "prompt", "score"]
+    described = ["id", "video", "prompt", "score", *FACT_COLUMNS, "warnings"]
+    assert list(table.columns[: len(described)]) == described
+    assert table["video_frames"].tolist() == [10, 10, 10]
     assert "ssim.adjacent.ewm_0.3" in table.columns
     assert "technical.sharpness.iqr" in table.columns
-    assert table.shape[1] == 4 + 15 * 13
+    assert table.shape[1] == len(described) + 15 * 13
     nonagg = pd.read_parquet(out / TABLE_FILES["nonagg"])
-    assert nonagg.shape[1] == 4 + 100 * 13
-    assert pd.read_parquet(out / TABLE_FILES["combined"]).shape[1] == 4 + 115 * 13
+    assert nonagg.shape[1] == len(described) + 100 * 13
+    combined = pd.read_parquet(out / TABLE_FILES["combined"])
+    assert combined.shape[1] == len(described) + 115 * 13
     # 10 frames: 9 SSIM values, zero-padded to 100 in the non-aggregated set
     assert (nonagg["ssim.adjacent.f008"] != 0).all() and (nonagg["ssim.adjacent.f009"] == 0).all()
 
@@ -86,8 +93,9 @@ def test_changed_setting_recomputes_only_that_extractor(dataset, tmp_path):
         dataset, FEATURES, out, workers=1, overrides={"technical": {"dark_threshold": 5}}
     )
     assert {tuple(r.computed) for r in summary.results if not r.failures} == {("technical",)}
-    groups = [(g.extractor, g.videos) for g in FeatureStore(out).groups()]
+    groups = [(g.extractor, g.videos) for g in FeatureStore(store_dir()).groups()]
     assert groups.count(("technical", 3)) == 2 and groups.count(("ssim", 3)) == 1
+    assert not (out / "signals").exists()  # the run's directory holds only its own files
 
 
 def test_parallel_workers_give_the_same_table(dataset, tmp_path):

@@ -213,9 +213,11 @@ def test_missing_catalogue_weights_say_how_to_fetch_them(tmp_path, monkeypatch, 
     result = invoke("generate", PROMPT, "--out", tmp_path / "run", "--svd-model", "svd_xt_1_1")
     assert result.exit_code == 1
     output = " ".join(result.output.split())
-    assert "the keyframe model 'sdxl_base'" in output  # the first model checked
+    assert "the keyframe model 'sdxl_base'" in output
     assert "qualitylab weights download sdxl_base" in output
     assert "hf download stabilityai/stable-diffusion-xl-base-1.0" in output
+    # Both missing models are named at once, not one per attempt.
+    assert "qualitylab weights download svd_xt_1_1" in output
     assert "Traceback" not in output
 
 

@@ -164,3 +164,23 @@ def test_an_interrupted_search_keeps_its_trials_and_continues(tmp_path, monkeypa
         t.params for t in optuna.load_study(study_name="s", storage=storage).trials[:2]
     ]
     assert len(optuna.load_study(study_name="s", storage=storage).trials) == 5
+
+
+def test_grid_without_an_experiment_file_runs_the_thesis_grid_from_any_directory(
+    tmp_path, monkeypatch
+):
+    from qualitylab.learn import grid as grid_module
+
+    table = tmp_path / "table.parquet"
+    thesis_layout_table().to_parquet(table)
+    seen = {}
+
+    def record(frame, experiment, out, **callbacks):
+        seen["experiment"] = experiment
+        raise KeyboardInterrupt  # stop before any training: only the settings matter here
+
+    monkeypatch.setattr(grid_module, "run_grid", record)
+    monkeypatch.chdir(tmp_path)  # no experiments/ folder here
+    result = runner.invoke(app, ["grid", str(table), "--out", str(tmp_path / "g"), "--trials", "3"])
+    assert result.exit_code == 130, result.output
+    assert seen["experiment"] == GridExperiment().with_overrides(trials=3)

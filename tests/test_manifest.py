@@ -193,3 +193,18 @@ def test_shared_real_dataset_validates(real_data_dir):
     assert {"rater_1", "rater_2", "human_score"} <= set(manifest.targets)
     assert set(report.containers) <= {".mp4", ".gif"}
     assert manifest.table["id"].is_unique
+
+
+def test_partly_present_aspect_columns_warn_unless_asked_for(dataset_dir):
+    records = rows()
+    for index, record in enumerate(records):
+        record["visual"] = str(index + 1) if index % 2 == 0 else ""
+    path = write_csv(dataset_dir, records)
+    found = validate_manifest(load_manifest(path))
+    assert found.ok
+    assert "visual" in {summary.name for summary in found.targets}
+    (warning,) = [str(p) for p in found.warnings if "visual" in str(p)]
+    assert "empty in" in warning and "uses the other rows" in warning
+    asked = validate_manifest(load_manifest(path, ColumnMapping(targets=("visual",))))
+    assert not asked.ok
+    assert all("target 'visual' is missing" in str(p) for p in asked.errors)

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 
 from qualitylab.features.store import FeatureStore, SignalRecord, record_key
@@ -49,13 +53,29 @@ def test_groups_and_temporary_files(tmp_path):
     for index in range(3):
         store.put(record_key(f"{index:02d}" * 32, "ssim", "1", "a" * 16), make_record())
     store.put(record_key("00" * 32, "ssim", "2", "b" * 16), make_record())
-    leftover = store.path(record_key("00" * 32, "ssim", "1", "a" * 16)).with_name(
-        "x.parquet.tmp-1-2"
+    record_dir = store.path(record_key("00" * 32, "ssim", "1", "a" * 16)).parent
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
+    leftover = record_dir / f"x.parquet.tmp-{finished.stdout.strip()}-2"
     leftover.write_bytes(b"partial")
+    # Another run writing into the same store right now: its file must survive.
+    in_flight = record_dir / f"y.parquet.tmp-{os.getpid()}-3"
+    in_flight.write_bytes(b"being written")
     assert [(g.extractor, g.version, g.videos) for g in store.groups()] == [
         ("ssim", "1", 3),
         ("ssim", "2", 1),
     ]
     assert store.remove_temporary_files() == 1
     assert not leftover.exists()
+    assert in_flight.exists()
+
+
+def test_video_facts_round_trip(tmp_path):
+    store = FeatureStore(tmp_path)
+    assert store.video_facts("ab" * 32) is None
+    store.put_video_facts("ab" * 32, {"video_fps": 8.0, "video_warnings": ["cut short"]})
+    assert store.video_facts("ab" * 32) == {"video_fps": 8.0, "video_warnings": ["cut short"]}

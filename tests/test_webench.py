@@ -86,6 +86,9 @@ def test_missing_families_are_reported_and_weights_renormalised():
     assert result.weights == pytest.approx({"static": 2 / 3, "dark": 1 / 3})
     np.testing.assert_allclose(result.quality_index, [2 / 3 * 0.8 + 1 / 3 * 1, 0.0])
     assert any("Missing families: clipscore, imagereward" in line for line in result.describe())
+    # Technical checks alone are no quality baseline, and the index says so.
+    assert result.degenerate and "not a quality baseline" in result.describe()[-1]
+    assert not quality_index(full_table()).degenerate
 
 
 def test_renormalised_index_equals_index_with_zero_weights():

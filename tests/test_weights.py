@@ -220,8 +220,13 @@ def test_list_on_an_empty_home_shows_every_model_missing_with_its_commands(empty
     assert len(re.findall(r"│ missing\s+│", result.output)) == len(CATALOGUE)
     for model in CATALOGUE:
         assert f"    qualitylab weights download {model.key}\n" in result.output
-        for command in availability(model).fetch_commands():
-            assert f"    or: {command}\n" in result.output
+        commands = availability(model).fetch_commands()
+        if len(commands) == 1:
+            assert f"    or: {commands[0]}\n" in result.output
+        else:  # every file is needed: listed under one heading, not as alternatives
+            assert all(f"\n      {command}\n" in result.output for command in commands)
+    imagereward = result.output.split("  imagereward  (")[1].split("\n  lpips_alex")[0]
+    assert "or all of:" in imagereward and "or: " not in imagereward
     assert "qualitylab weights import KEY DIR" in result.output
     assert "revision not pinned" not in result.output
 
@@ -239,7 +244,7 @@ def test_list_shows_where_a_present_model_is_and_its_size(empty_caches):
 
 def test_list_says_when_a_revision_is_not_pinned(empty_caches, monkeypatch):
     unpinned = PretrainedModel("tiny", "a test model", (HubFile("someone/tiny", "w.pt"),))
-    monkeypatch.setattr("qualitylab.weights.CATALOGUE", (*CATALOGUE, unpinned))
+    monkeypatch.setattr("qualitylab.weights.catalogue.CATALOGUE", (*CATALOGUE, unpinned))
     result = invoke("list")
     assert "tiny: revision not pinned for someone/tiny (its main branch is used)" in result.output
     assert "    or: hf download someone/tiny w.pt\n" in result.output

@@ -3,12 +3,14 @@ common options and the helpers that turn library errors into messages."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -20,15 +22,36 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from typer.core import TyperGroup
+
+from qualitylab.errors import QualitylabError
+
+
+class _Commands(TyperGroup):
+    """The command group that turns every qualitylab error into one printed message and
+    exit code 1, for all commands at once; other exceptions are bugs and keep their
+    traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except QualitylabError as exc:
+            fail(str(exc))
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="qualitylab: learn to predict how people rate AI-generated videos.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help: descriptions wrap under their options at any width (rich's
+    # boxed panels squeeze them into a narrow column at 80 columns).
+    rich_markup_mode=None,
 )
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
+logger = logging.getLogger("qualitylab")
 
 
 def progress_bar(frames_per_second: bool = False) -> Progress:
@@ -58,17 +81,68 @@ IdCol = Annotated[
 TargetOpt = Annotated[
     list[str] | None,
     typer.Option(
-        help="Target column(s); repeat or comma-separate (default: every numeric column)."
+        metavar="COLUMN[,COLUMN...]",
+        help="Target column(s); repeat or comma-separate (default: every numeric column).",
     ),
 ]
 SplitOpt = Annotated[str | None, typer.Option(help="Split of a Hugging Face dataset.")]
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Feature store of the signals, shared by runs (default: $QUALITYLAB_HOME/store)."
+    ),
+]
+
+
+# Without a terminal (nohup, a batch job's log), progress is a plain line this often.
+PLAIN_PROGRESS_SECONDS = 30.0
+
+
+class PlainProgress:
+    """Progress of an extraction as plain lines on stderr and in the log, at most one per
+    ``every`` seconds plus the last: for logs, where a redrawn bar would be noise."""
+
+    def __init__(self, every: float = PLAIN_PROGRESS_SECONDS) -> None:
+        self.every = every
+        self.total = self.done = self.frames = 0
+        self.started = self.shown = time.perf_counter()
+
+    def start(self, total: int) -> None:
+        """A new extraction of ``total`` videos begins."""
+        self.total, self.done, self.frames = total, 0, 0
+        self.started = self.shown = time.perf_counter()
+        self._line(f"extracting {total} videos")
+
+    def advance(self, result) -> None:
+        """One video finished."""
+        self.done += 1
+        self.frames += result.frames
+        now = time.perf_counter()
+        if now - self.shown >= self.every or self.done == self.total:
+            self.shown = now
+            elapsed = now - self.started
+            left = elapsed / self.done * (self.total - self.done)
+            self._line(
+                f"extracting: {self.done}/{self.total} videos, "
+                f"{self.frames / max(elapsed, 1e-9):.0f} frames/s, {elapsed:.0f} s elapsed, "
+                f"about {left:.0f} s left"
+            )
+
+    def _line(self, text: str) -> None:
+        errors.print(text, highlight=False, markup=False)
+        logger.info(text)
 
 
 @contextmanager
 def extraction_progress() -> Iterator[tuple[Callable[[int], None], Callable[[object], None]]]:
-    """A progress bar of an extraction (videos, frames/s, time left); yields the
-    ``on_start(total)`` and ``on_result(result)`` callbacks that drive it. A second
-    ``on_start`` (e.g. a scoring after a training extraction) starts a new bar."""
+    """Progress of an extraction: a bar (videos, frames/s, time left) on a terminal, plain
+    periodic lines otherwise (see :class:`PlainProgress`); yields the ``on_start(total)`` and
+    ``on_result(result)`` callbacks that drive it. A second ``on_start`` (e.g. a scoring
+    after a training extraction) starts anew."""
+    if not errors.is_terminal:
+        plain = PlainProgress()
+        yield plain.start, plain.advance
+        return
     with progress_bar(frames_per_second=True) as progress:
         task, started, decoded = None, time.perf_counter(), 0
 
@@ -127,7 +201,7 @@ FeaturesArg = Annotated[
 
 def read_features(path: Path):
     """The feature table at ``path`` and its extractor descriptions; exits on a missing file."""
-    from qualitylab.features.tables import read_feature_table
+    from qualitylab.features.layout import read_feature_table
 
     try:
         return read_feature_table(path)

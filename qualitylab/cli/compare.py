@@ -19,8 +19,9 @@ def compare(
     metrics: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="NAME[,NAME...]",
             help="Metrics to compare: names or patterns (e.g. 'clip_b32.*'); repeat or "
-            "comma-separate (default: every numeric column of both)."
+            "comma-separate (default: every numeric column of both).",
         ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,

@@ -60,7 +60,8 @@ def _run_loop(experiment, out_dir: Path, base_dir: Path) -> None:
     with extraction_progress() as (on_start, on_result):
 
         def step(name: str) -> None:
-            errors.print(f"{time.perf_counter() - started:4.0f} s  [bold]{name}[/]")
+            # The time since the start at which the step begins (not how long it takes).
+            errors.print(f"at {time.perf_counter() - started:4.0f} s: [bold]{name}[/]")
 
         hooks = LoopHooks(step=step, extraction_start=on_start, extraction_result=on_result)
         try:

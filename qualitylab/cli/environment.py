@@ -122,10 +122,17 @@ def _print_weights(report) -> None:
             highlight=False,
         )
     for found in missing:
+        commands = found.fetch_commands()
+        # A model made of several files needs every one of them: not alternatives.
+        raw = (
+            [f"    or: {commands[0]}"]
+            if len(commands) == 1
+            else ["    or all of:", *(f"      {command}" for command in commands)]
+        )
         lines = [
             f"  {found.model.key}  (local copy: {found.model.local_dir()})",
             f"    {found.download_command}",
-            *(f"    or: {command}" for command in found.fetch_commands()),
+            *raw,
             *([f"    note: {found.model.note}"] if found.model.note else []),
         ]
         console.print("\n".join(lines), markup=False, highlight=False)

@@ -15,6 +15,7 @@ from qualitylab.cli.common import (
     ManifestArg,
     PromptCol,
     SplitOpt,
+    StoreOpt,
     TargetOpt,
     VideoCol,
     app,
@@ -54,10 +55,11 @@ def extract_features(
     features: Annotated[
         list[str],
         typer.Option(
-            help="Extractors to run; comma-separate or repeat (see `qualitylab features list`)."
+            metavar="NAME[,NAME...]",
+            help="Extractors to run; comma-separate or repeat (see `qualitylab features list`).",
         ),
     ],
-    out: Annotated[Path, typer.Option(help="Directory of the store and the feature tables.")],
+    out: Annotated[Path, typer.Option(help="Directory of this run's index and feature tables.")],
     video_col: VideoCol = "video",
     prompt_col: PromptCol = "prompt",
     id_col: IdCol = None,
@@ -74,7 +76,8 @@ def extract_features(
     config: Annotated[
         list[str] | None,
         typer.Option(
-            help="Extractor setting EXTRACTOR.KEY=VALUE, e.g. technical.dark_threshold=30; repeat."
+            metavar="EXTRACTOR.KEY=VALUE",
+            help="Extractor setting EXTRACTOR.KEY=VALUE, e.g. technical.dark_threshold=30; repeat.",
         ),
     ] = None,
     workers: Annotated[
@@ -94,6 +97,7 @@ def extract_features(
     batch_size: Annotated[
         int | None, typer.Option(help="Learned extractors: frames per model call (default 16).")
     ] = None,
+    store: StoreOpt = None,
 ) -> None:
     """Extract per-frame signals for every video of MANIFEST and write the feature tables.
 
@@ -122,6 +126,7 @@ def extract_features(
         workers=workers or None,
         sampling=sampling,
         overrides=overrides,
+        store=store,
     )
     finish_run(summary, allow_failures)
 
@@ -172,6 +177,8 @@ def _print_run_summary(summary) -> None:
     for result in results:
         for warning in result.warnings:
             console.print(f"[yellow]warning:[/] {escape(result.task.id)}: {escape(warning)}")
+    for problem in summary.problems:
+        console.print(f"[yellow]warning:[/] {escape(problem)}")
     for result in summary.failed:
         for extractor, error in result.failures.items():
             where = escape(f"{result.task.id} [{extractor}]")
@@ -190,11 +197,12 @@ def _print_run_summary(summary) -> None:
 
 @features_app.command("list")
 def features_list() -> None:
-    """List the extractors: name, kind, version, signals, and the weights they need."""
-    from qualitylab.features.registry import SPECS
+    """List every extractor, classical and learned: name, kind, version, signals, and the
+    weights it needs (see `qualitylab weights list` for which are present)."""
+    from qualitylab.features.registry import REGISTRY
 
     table = Table("extractor", "kind", "version", "signals", "weights", "description")
-    for spec in SPECS:
+    for spec in REGISTRY.values():
         signals = ", ".join(signal.name for signal in spec.signals)
         table.add_row(
             spec.name,
@@ -215,9 +223,14 @@ def features_ls(
     import pandas as pd
 
     from qualitylab.data.video import Sampling
-    from qualitylab.features.run import FAILURES_FILE, read_index, read_run_record
-    from qualitylab.features.store import FeatureStore
-    from qualitylab.features.tables import TABLE_FILES
+    from qualitylab.features.layout import (
+        FAILURES_FILE,
+        TABLE_FILES,
+        read_index,
+        read_run_record,
+        run_store,
+    )
+    from qualitylab.features.store import record_key
 
     try:
         run = read_run_record(out)
@@ -229,9 +242,27 @@ def features_ls(
     console.print(f"manifest: {run['manifest']} ({len(index)} rows)")
     console.print(f"sampling: {Sampling(**run['sampling']).describe()}")
     console.print(f"extractors: {', '.join(e['name'] for e in run['extractors'])}")
-    groups = Table("extractor", "version", "config hash", "videos stored", title="store")
-    for group in FeatureStore(out).groups():
-        groups.add_row(group.extractor, group.version, group.config_hash, str(group.videos))
+    store = run_store(run, out)
+    groups = Table(
+        "extractor", "version", "config hash", "videos stored", title=f"store: {store.root}"
+    )
+    hashed = index[index["sha256"].notna()]
+    for entry in run["extractors"]:
+        stored = sum(
+            store.has(
+                record_key(
+                    sha256,
+                    entry["name"],
+                    entry["version"],
+                    entry["config_hash"],
+                    prompt if entry["reads_prompt"] else None,
+                )
+            )
+            for sha256, prompt in zip(hashed["sha256"], hashed["prompt"])
+        )
+        groups.add_row(
+            entry["name"], entry["version"], entry["config_hash"], f"{stored} of {len(index)}"
+        )
     console.print(groups)
     failures_path = out / FAILURES_FILE
     failures = pd.read_parquet(failures_path) if failures_path.is_file() else pd.DataFrame()
@@ -297,7 +328,8 @@ def features_table(
 ) -> None:
     """Build a feature table from the store: one row per video."""
     from qualitylab.features.aggregate import SET_TYPES
-    from qualitylab.features.tables import TABLE_FILES, build_table
+    from qualitylab.features.layout import TABLE_FILES
+    from qualitylab.features.tables import build_table
 
     if set_type not in SET_TYPES:
         fail(f"--set {set_type!r}: choose one of {', '.join(SET_TYPES)}")

@@ -197,6 +197,7 @@ SetOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--set",
+        metavar="GROUP.KEY=VALUE",
         help="Any setting as GROUP.KEY=VALUE, e.g. clip.max_guidance_scale=2.5; repeat.",
         rich_help_panel=_GENERATION,
     ),
@@ -299,7 +300,9 @@ def benchmark(
     ] = None,
     only: Annotated[
         list[str] | None,
-        typer.Option(help="Generate only these prompt ids; comma-separate or repeat."),
+        typer.Option(
+            metavar="ID[,ID...]", help="Generate only these prompt ids; comma-separate or repeat."
+        ),
     ] = None,
     t2i_model: T2iModelOpt = None,
     svd_model: SvdModelOpt = None,

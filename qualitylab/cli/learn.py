@@ -219,8 +219,12 @@ def grid(
     features: FeaturesArg,
     out: Annotated[Path, typer.Option(help="Directory of results, Optuna studies and tables.")],
     experiment: Annotated[
-        Path, typer.Option(help="Experiment YAML (e.g. experiments/thesis_grid.yaml).")
-    ] = Path("experiments/thesis_grid.yaml"),
+        Path | None,
+        typer.Option(
+            help="Experiment YAML (default: the thesis grid, as experiments/thesis_grid.yaml "
+            "in the repository writes it out)."
+        ),
+    ] = None,
     target: Annotated[str | None, typer.Option(help="Override the experiment's target.")] = None,
     trials: Annotated[
         int | None, typer.Option(help="Override the experiment's Optuna trials.")
@@ -237,12 +241,12 @@ def grid(
 
     Resumable: finished spaces are kept and saved Optuna searches continue.
     """
-    from qualitylab.learn.experiment import load_experiment
+    from qualitylab.learn.experiment import GridExperiment, load_experiment
     from qualitylab.learn.grid import run_grid
 
     table, _ = read_features(features)
     try:
-        loaded = load_experiment(experiment)
+        loaded = load_experiment(experiment) if experiment is not None else GridExperiment()
     except (ValueError, FileNotFoundError) as exc:
         fail(str(exc))
     try:

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
-from qualitylab.cli.common import app, console, errors, extraction_progress, fail
+from qualitylab.cli.common import StoreOpt, app, console, errors, extraction_progress, fail
 
 ModelOpt = Annotated[Path, typer.Option(help="A model directory written by `qualitylab train`.")]
 SUMMARY_ROWS = 20
@@ -55,9 +55,11 @@ def score(
     features_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Feature store to extract into and reuse (default: OUT's name + _features)."
+            help="Directory of this scoring's index and feature tables (default: OUT's name + "
+            "_features); never one that another run wrote."
         ),
     ] = None,
+    store: StoreOpt = None,
     workers: Annotated[
         int, typer.Option(help="Worker processes (0: one per CPU core).", min=0)
     ] = 0,
@@ -84,27 +86,28 @@ def score(
         fail(str(exc))
     for row in skipped.itertuples():
         errors.print(f"[yellow]skipped:[/] {escape(row.id)}: {escape(row.error)}")
-    store = features_dir or out.with_name(out.stem + "_features")
+    run_dir = features_dir or out.with_name(out.stem + "_features")
     with extraction_progress() as (on_start, on_result):
         try:
             result = score_manifest(
                 manifest,
                 predictor,
-                store,
+                run_dir,
                 skipped=skipped,
                 workers=workers or None,
+                store=store,
                 on_start=on_start,
                 on_result=on_result,
             )
         except (RunError, PredictorError) as exc:
             fail(str(exc))
         except KeyboardInterrupt:
-            errors.print(f"interrupted: the finished videos are kept in {store}; run again")
+            errors.print("interrupted: the finished videos are kept in the store; run again")
             raise typer.Exit(130) from None
     out.parent.mkdir(parents=True, exist_ok=True)
     result.scores.to_csv(out, index=False)
     _print_scores(result, predictor)
-    console.print(f"scores: {out}  (features: {store})")
+    console.print(f"scores: {out}  (features: {run_dir})")
     failed = int(result.scores["error"].notna().sum())
     if failed and not allow_failures:
         fail(f"{failed} of {len(result.scores)} videos could not be scored (see 'error' in {out})")

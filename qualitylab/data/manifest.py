@@ -22,6 +22,7 @@ from typing import Literal
 import pandas as pd
 
 from qualitylab.data.video import SUPPORTED_EXTENSIONS, VideoDecodeError, probe
+from qualitylab.errors import QualitylabError
 
 TABLE_FORMATS = {
     ".csv": "csv",
@@ -35,7 +36,7 @@ TABLE_FORMATS = {
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-class ManifestError(Exception):
+class ManifestError(QualitylabError):
     """A dataset that cannot be loaded at all; the message names the source and the cause."""
 
 
@@ -159,8 +160,9 @@ def validate_manifest(
         if progress is not None:
             progress(position, len(table))
     _check_duplicates(table, report)
+    requested = manifest.mapping.targets is not None
     for target in manifest.targets:
-        _check_target(table, target, report)
+        _check_target(table, target, report, requested)
     report.problems.sort(key=lambda p: (p.row is not None, p.row or 0))
     return report
 
@@ -355,7 +357,8 @@ def _check_video(
         problem(f"unexpected video extension {suffix!r}: {path}", "warning")
     if probe_videos:
         try:
-            probe(path)
+            for warning in probe(path).warnings:
+                problem(warning, "warning")
         except VideoDecodeError as exc:
             problem(str(exc))
 
@@ -375,20 +378,52 @@ def _check_duplicates(table: pd.DataFrame, report: ValidationReport) -> None:
             first_row[identifier] = position
 
 
-def _check_target(table: pd.DataFrame, target: str, report: ValidationReport) -> None:
+def target_problems(manifest: Manifest) -> list[Problem]:
+    """Every row whose target is missing or not a finite number, one problem per target."""
+    found: list[Problem] = []
+    for target in manifest.targets:
+        found += _target_problems(manifest.table, target)
+    return found
+
+
+def _target_problems(table: pd.DataFrame, target: str) -> list[Problem]:
     values = pd.to_numeric(table[target], errors="coerce")
+    found = []
     for position, (identifier, raw, number) in enumerate(
         zip(table["id"], table[target], values), start=1
     ):
         text = _as_text(raw)
         if not text:
-            report.problems.append(
-                Problem(position, f"target {target!r} is missing", id=identifier)
-            )
+            found.append(Problem(position, f"target {target!r} is missing", id=identifier))
         elif pd.isna(number) or not math.isfinite(number):
-            report.problems.append(
+            found.append(
                 Problem(position, f"target {target!r} is not a number: {text!r}", id=identifier)
             )
+    return found
+
+
+def _check_target(
+    table: pd.DataFrame, target: str, report: ValidationReport, requested: bool
+) -> None:
+    """Every bad value of a requested target is an error of its row. A target found by
+    itself (a numeric column, e.g. one of several aspect ratings that only some rows
+    carry) gets one warning saying how many rows lack it: those rows are left out of
+    training on it, and nothing else depends on it."""
+    problems = _target_problems(table, target)
+    if requested:
+        report.problems += problems
+    elif problems:
+        rows = ", ".join(str(problem.row) for problem in problems[:10])
+        more = f" and {len(problems) - 10} more" if len(problems) > 10 else ""
+        report.problems.append(
+            Problem(
+                None,
+                f"column {target!r} (taken as a target) is empty in {len(problems)} of "
+                f"{len(table)} rows (rows {rows}{more}); training on it uses the other rows",
+                "warning",
+            )
+        )
+    values = pd.to_numeric(table[target], errors="coerce")
     numbers = values[values.map(lambda v: pd.notna(v) and math.isfinite(v))]
     if len(numbers):
         report.targets.append(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+import os
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -36,6 +37,8 @@ import av.container
 import av.video.stream
 import numpy as np
 from av.video.reformatter import Interpolation
+
+from qualitylab.errors import QualitylabError
 
 __all__ = [
     "SUPPORTED_EXTENSIONS",
@@ -67,9 +70,10 @@ _ENCODERS: dict[str, tuple[str, str]] = {
 _IMAGE_DEMUXERS = frozenset({"image2", "image2pipe"})
 
 _AV_ERRORS = (av.error.FFmpegError, OSError)
+_GIF_TRAILER = b"\x3b"
 
 
-class VideoDecodeError(Exception):
+class VideoDecodeError(QualitylabError):
     """A file could not be decoded as a video; ``path`` is the file, the message says why."""
 
     def __init__(self, path: str | Path, reason: str) -> None:
@@ -163,6 +167,9 @@ class VideoInfo:
 
     ``fps`` is the average frame rate; ``num_frames`` counts the demuxed video packets,
     falling back to the stream's declared count when no packet could be counted.
+    ``warnings`` say when the file looks damaged although it can be read, e.g. a GIF
+    without its trailer or packets that run past the end of the file (a truncated copy):
+    such a file decodes as a shorter clip.
     """
 
     path: Path
@@ -173,6 +180,7 @@ class VideoInfo:
     fps: float
     duration: float
     num_frames: int
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -219,7 +227,8 @@ def probe(path: str | Path) -> VideoInfo:
     path = Path(path)
     with _open_video(path) as (container, stream):
         fps = _average_fps(stream, path)
-        num_frames = len(_packet_times(container, stream, fps)) or stream.frames
+        packets = _packets(container, stream, fps)
+        num_frames = len(packets.times) or stream.frames
         if num_frames == 0:
             raise VideoDecodeError(path, "the video stream has no frames")
         return VideoInfo(
@@ -231,7 +240,54 @@ def probe(path: str | Path) -> VideoInfo:
             fps=fps,
             duration=_duration(container, stream, num_frames / fps),
             num_frames=num_frames,
+            warnings=_damage(path, container, stream, packets, fps),
         )
+
+
+def _damage(
+    path: Path,
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    packets: _Packets,
+    fps: float,
+) -> tuple[str, ...]:
+    """What suggests that a readable file is cut short: a GIF without its trailer byte,
+    packets past the end of the file, fewer packets than the stream declares, or packets
+    covering clearly less time than the declared duration."""
+    size = path.stat().st_size
+    counted = len(packets.times)
+    found = []
+    if container.format.name == "gif":
+        with open(path, "rb") as file:
+            file.seek(-1, os.SEEK_END)
+            if file.read(1) != _GIF_TRAILER:
+                found.append("the GIF ends without its trailer byte")
+    if packets.end > size:
+        found.append(f"video packets run {packets.end - size} bytes past the end of the file")
+    if stream.frames and counted < stream.frames:
+        found.append(f"the stream declares {stream.frames} frames but holds {counted}")
+    declared = _declared_seconds(container, stream)
+    covered = (max(packets.times) + 1 / fps) if packets.times else 0.0
+    if declared is not None and covered < 0.9 * declared - 1 / fps:
+        found.append(f"its frames cover {covered:.2f} s of the {declared:.2f} s it declares")
+    if not found:
+        return ()
+    return (
+        f"{path} looks cut short ({'; '.join(found)}): it is read as a shorter clip of "
+        f"{counted} frames",
+    )
+
+
+def _declared_seconds(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> float | None:
+    """The video's duration as its header states it; None when only a container duration
+    that may belong to another stream (e.g. a longer audio track) is known."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if container.duration and len(container.streams) == 1:
+        return container.duration / av.time_base
+    return None
 
 
 def iter_frames(path: str | Path, sampling: Sampling = Sampling()) -> Iterator[Frame]:
@@ -319,21 +375,29 @@ def _duration(
     return fallback
 
 
-def _packet_times(
+class _Packets(NamedTuple):
+    times: list[float]
+    end: int
+
+
+def _packets(
     container: av.container.InputContainer,
     stream: av.video.stream.VideoStream,
     fps: float,
-) -> list[float]:
-    """Presentation times (seconds from the earliest) of the stream's packets, demux only."""
-    pts = [
-        packet.pts
-        for packet in container.demux(stream)
-        if packet.size > 0 and not packet.is_discard
-    ]
+) -> _Packets:
+    """Presentation times (seconds from the earliest) of the stream's packets, and the
+    byte offset where the last of them ends in the file (-1 when unknown); demux only."""
+    pts = []
+    end = -1
+    for packet in container.demux(stream):
+        if packet.size > 0 and not packet.is_discard:
+            pts.append(packet.pts)
+            if packet.pos is not None and packet.pos >= 0:
+                end = max(end, packet.pos + packet.size)
     if not pts or any(value is None for value in pts) or stream.time_base is None:
-        return [index / fps for index in range(len(pts))]
+        return _Packets([index / fps for index in range(len(pts))], end)
     origin = min(pts)
-    return [float((value - origin) * stream.time_base) for value in pts]
+    return _Packets([float((value - origin) * stream.time_base) for value in pts], end)
 
 
 class _Decoded(NamedTuple):
@@ -423,7 +487,7 @@ def _at_rate(
 def _count_frames(path: Path, max_seconds: float | None) -> int:
     """Number of frames (from demuxed packets) in the video or in its first ``max_seconds``."""
     with _open_video(path) as (container, stream):
-        times = _packet_times(container, stream, _average_fps(stream, path))
+        times = _packets(container, stream, _average_fps(stream, path)).times
     if max_seconds is None:
         return len(times)
     return sum(time < max_seconds for time in times)

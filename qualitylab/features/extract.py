@@ -22,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from qualitylab.data.video import Sampling, iter_frames, sha256_file
+from qualitylab.data.video import (
+    Sampling,
+    VideoDecodeError,
+    VideoInfo,
+    iter_frames,
+    probe,
+    sha256_file,
+)
 from qualitylab.features.base import Chunk, Extractor, ExtractorConfig, ExtractorSpec, config_hash
 from qualitylab.features.registry import extractor_class, get_spec, resolve_config
 from qualitylab.features.store import FeatureStore, SignalRecord, StoreKey, record_key
@@ -114,6 +121,23 @@ class VideoResult:
     warnings: list[str] = field(default_factory=list)
     frames: int = 0
     seconds: float = 0.0
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def video_facts(info: VideoInfo) -> dict[str, Any]:
+    """What the index and the tables record about a video file (see ``FACT_COLUMNS``)."""
+    return {
+        "video_width": info.width,
+        "video_height": info.height,
+        "video_fps": info.fps,
+        "video_seconds": info.duration,
+        "video_frames": info.num_frames,
+        "video_warnings": list(info.warnings),
+    }
+
+
+# The facts about each video file that tables carry beside the manifest's columns.
+FACT_COLUMNS = ("video_width", "video_height", "video_fps", "video_seconds", "video_frames")
 
 
 def extract_video(
@@ -135,13 +159,24 @@ def extract_video(
     except OSError as exc:
         result.failures[VIDEO_STAGE] = f"cannot read video {task.path}: {exc.strerror or exc}"
         return result
+    facts = store.video_facts(result.sha256)
+    if facts is None:
+        try:
+            facts = video_facts(probe(task.path))
+        except VideoDecodeError as exc:
+            result.failures[VIDEO_STAGE] = str(exc)
+            return result
+        store.put_video_facts(result.sha256, facts)
+    result.facts = facts
+    result.warnings = list(facts["video_warnings"])
     missing = [plan for plan in plans if not store.has(plan.key(result.sha256, task.prompt))]
     result.reused = [plan.spec.name for plan in plans if plan not in missing]
     if missing:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             _compute(task, missing, sampling, store, result)
-        result.warnings = [str(warning.message) for warning in caught]
+        known = set(result.warnings)
+        result.warnings += [str(w.message) for w in caught if str(w.message) not in known]
     result.seconds = time.perf_counter() - started
     return result
 

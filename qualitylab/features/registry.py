@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from qualitylab.errors import QualitylabError
 from qualitylab.features.base import Extractor, ExtractorSpec, SignalSpec
 
 FLOW_QUANTITIES = ("flow", "magnitude", "angle")
@@ -140,7 +141,7 @@ LEARNED_SPECS: tuple[ExtractorSpec, ...] = (
 REGISTRY: dict[str, ExtractorSpec] = {spec.name: spec for spec in SPECS + LEARNED_SPECS}
 
 
-class UnknownExtractorError(KeyError):
+class UnknownExtractorError(QualitylabError, KeyError):
     """An extractor name that is not in the registry."""
 
     def __str__(self) -> str:

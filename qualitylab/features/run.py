@@ -1,18 +1,5 @@
-"""A feature-extraction run over a manifest, and the files it leaves in its directory.
-
-``DIR/`` after ``qualitylab extract-features``:
-
-- ``run.json``: the manifest, column mapping, targets, sampling and every extractor's
-  name, version, config and config hash of the latest run;
-- ``index.parquet``: one row per manifest row (``id, video, prompt``, the targets) with
-  the video's ``sha256`` (empty when the file could not be read) and its warnings;
-- ``signals/``: the feature store (see :mod:`qualitylab.features.store`);
-- ``failures.parquet``: ``id, video, sha256, extractor, error`` for every failure of the
-  latest run (``extractor`` is ``video`` when the file itself could not be read);
-- ``features.parquet``, ``features_nonagg.parquet``, ``features_combined.parquet``: the
-  aggregated, non-aggregated and combined feature tables (see
-  :mod:`qualitylab.features.tables`).
-"""
+"""A feature-extraction run over a manifest: what it computes and the files it writes
+(their layout and readers are in :mod:`qualitylab.features.layout`)."""
 
 from __future__ import annotations
 
@@ -21,16 +8,20 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
 from qualitylab import __version__
 from qualitylab.atomic import write_parquet, write_text
-from qualitylab.data.manifest import Manifest
+from qualitylab.config import store_dir
+from qualitylab.data.manifest import Manifest, target_problems
 from qualitylab.data.video import Sampling
+from qualitylab.errors import QualitylabError
 from qualitylab.features.extract import (
+    FACT_COLUMNS,
     ExtractorPlan,
     VideoResult,
     default_workers,
@@ -38,17 +29,23 @@ from qualitylab.features.extract import (
     run_tasks,
     tasks_for,
 )
+from qualitylab.features.layout import (
+    FAILURES_FILE,
+    INDEX_FILE,
+    RUN_FILE,
+    read_run_record,
+)
 from qualitylab.features.learned.runtime import MissingWeightsError, require_weights
 from qualitylab.features.store import FeatureStore
-
-RUN_FILE = "run.json"
-INDEX_FILE = "index.parquet"
-FAILURES_FILE = "failures.parquet"
+from qualitylab.features.tables import write_tables
 
 
-class RunError(Exception):
+class RunError(QualitylabError):
     """A run that cannot start: bad ids in the manifest, an unknown extractor, a bad setting,
-    missing pretrained weights."""
+    missing pretrained weights, or a directory that holds another run's tables."""
+
+
+Purpose = Literal["features", "score"]
 
 
 @dataclass
@@ -61,6 +58,7 @@ class RunSummary:
     tables: dict[str, Path] = field(default_factory=dict)
     table_rows: int = 0
     seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[VideoResult]:
@@ -91,29 +89,38 @@ def extract_features(
     sampling: Sampling = Sampling(),
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     workers: int | None = None,
+    store: str | Path | None = None,
+    purpose: Purpose = "features",
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[VideoResult], None] | None = None,
 ) -> RunSummary:
-    """Extract ``features`` for every row of ``manifest`` into ``out_dir`` and write the
-    feature tables. Computes only what the store lacks; never stops for a bad video.
+    """Extract ``features`` for every row of ``manifest`` and write its index and feature
+    tables into ``out_dir``. Signals go to the feature ``store`` (default: the one shared
+    by every run, :func:`qualitylab.config.store_dir`); only what it lacks is computed.
+    Never stops for a bad video.
+
+    ``out_dir`` belongs to one manifest and one purpose (``features`` for
+    extract-features, ``score`` for scoring): a directory holding another manifest's or
+    another purpose's run is refused (RunError), so that no run overwrites tables that
+    another one wrote and that a predictor may have been trained on.
 
     ``on_start(number of videos)`` and ``on_result(result)`` report progress. On
     KeyboardInterrupt the index, failures and run record of the finished videos are
     written and the summary says ``interrupted``; the next run resumes.
     """
-    from qualitylab.features.tables import write_tables
-
     started = time.perf_counter()
     out_dir = Path(out_dir)
     _check_ids(manifest)
+    _check_owner(out_dir, manifest, purpose)
     try:
         plans = plan_extractors(features, sampling, overrides)
         require_weights({plan.spec.name: plan.spec.weights for plan in plans})
     except (KeyError, ValueError, MissingWeightsError) as exc:
         raise RunError(str(exc)) from None
-    store = FeatureStore(out_dir)
-    store.remove_temporary_files()
-    _write_run_record(out_dir, manifest, plans, sampling, finished=False)
+    store_root = Path(store).expanduser().resolve() if store is not None else store_dir()
+    FeatureStore(store_root).remove_temporary_files()
+    record = partial(_write_run_record, out_dir, manifest, plans, sampling, store_root, purpose)
+    record(finished=False)
 
     table = manifest.table
     tasks = tasks_for(list(zip(table["id"], table["video"], table["prompt"])))
@@ -122,38 +129,41 @@ def extract_features(
         on_start(len(tasks))
     try:
         for result in run_tasks(
-            tasks, plans, sampling, out_dir, workers or default_workers(len(tasks), plans)
+            tasks, plans, sampling, store_root, workers or default_workers(len(tasks), plans)
         ):
             summary.results.append(result)
             if on_result is not None:
                 on_result(result)
     except KeyboardInterrupt:
         summary.interrupted = True
+    summary.problems = [
+        f"row {problem.row} (id {problem.id!r}): {problem.message}; empty in the tables"
+        for problem in target_problems(manifest)
+    ]
     _write_index(out_dir, manifest, summary.results)
     _write_failures(out_dir, summary.results)
     if not summary.interrupted:
-        _write_run_record(out_dir, manifest, plans, sampling, finished=True)
+        record(finished=True)
         summary.tables, summary.table_rows = write_tables(out_dir)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def read_run_record(out_dir: str | Path) -> dict[str, Any]:
-    """The ``run.json`` of a features directory; FileNotFoundError names the directory."""
-    path = Path(out_dir) / RUN_FILE
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{out_dir}: no {RUN_FILE}; is this an extract-features --out directory?"
-        )
-    return json.loads(path.read_text())
-
-
-def read_index(out_dir: str | Path) -> pd.DataFrame:
-    """The ``index.parquet`` of a features directory."""
-    path = Path(out_dir) / INDEX_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{out_dir}: no {INDEX_FILE}; run extract-features first")
-    return pd.read_parquet(path)
+def _check_owner(out_dir: Path, manifest: Manifest, purpose: Purpose) -> None:
+    """RunError when ``out_dir`` holds the run of another manifest or purpose."""
+    if not (out_dir / RUN_FILE).is_file():
+        return
+    run = read_run_record(out_dir)
+    previous_purpose = run.get("purpose", "features")
+    previous_manifest = run.get("manifest")
+    if previous_purpose == purpose and previous_manifest == _absolute_if_path(manifest.source):
+        return
+    made_by = "qualitylab score" if previous_purpose == "score" else "qualitylab extract-features"
+    raise RunError(
+        f"{out_dir} holds the tables that {made_by} wrote for {previous_manifest}; they are "
+        "left as they are (a predictor may have been trained on them). Write this run to "
+        "another directory."
+    )
 
 
 def _check_ids(manifest: Manifest) -> None:
@@ -177,11 +187,15 @@ def _write_run_record(
     manifest: Manifest,
     plans: Sequence[ExtractorPlan],
     sampling: Sampling,
+    store_root: Path,
+    purpose: Purpose,
     *,
     finished: bool,
 ) -> None:
     record = {
         "qualitylab_version": __version__,
+        "purpose": purpose,
+        "store": str(store_root),
         "manifest": _absolute_if_path(manifest.source),
         "mapping": {
             "video": manifest.mapping.video,
@@ -205,14 +219,17 @@ def _absolute_if_path(source: str) -> str:
 
 def _write_index(out_dir: Path, manifest: Manifest, results: Sequence[VideoResult]) -> None:
     by_task = {(r.task.path, r.task.prompt): r for r in results}
-    table = manifest.table
-    index = table[["id", "video", "prompt", *manifest.targets]].copy()
+    index = manifest.table.copy()
     for target in manifest.targets:
         index[target] = pd.to_numeric(index[target], errors="coerce")
     matched = [
-        by_task.get((video, prompt)) for video, prompt in zip(table["video"], table["prompt"])
+        by_task.get((video, prompt)) for video, prompt in zip(index["video"], index["prompt"])
     ]
     index["sha256"] = [result.sha256 if result else None for result in matched]
+    for column in FACT_COLUMNS:
+        index[column] = [
+            result.facts.get(column) if result and result.facts else None for result in matched
+        ]
     index["warnings"] = ["; ".join(result.warnings) if result else "" for result in matched]
     write_parquet(index, out_dir / INDEX_FILE)
 

@@ -1,5 +1,11 @@
 """The feature store: raw signals on disk, one Parquet file per video × extractor.
 
+One store serves every run (default ``$QUALITYLAB_HOME/store``, see
+:func:`qualitylab.config.store_dir`): a video's signals are computed once, whichever run
+asks first, and a run's own directory holds only its index and tables. Besides the
+signals, the store keeps what was learned about each video file once (its size, frame
+rate, length and any sign of damage) under ``videos/<sha[:2]>/<sha256>.json``.
+
 A record is keyed by ``(video sha256, extractor name, extractor version, config hash)``
 (the config hash covers the frame sampling too) and lives at
 ``signals/<extractor>/<version>-<config hash>/<sha[:2]>/<sha256>.parquet``. Records are
@@ -14,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -71,11 +78,32 @@ class StoreGroup:
 
 
 class FeatureStore:
-    """Signals on disk under ``root/signals``, read and written by :class:`StoreKey`."""
+    """Signals on disk under ``root/signals``, read and written by :class:`StoreKey`;
+    facts about each video file under ``root/videos``."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.signals_dir = self.root / "signals"
+        self.videos_dir = self.root / "videos"
+
+    def video_facts(self, sha256: str) -> dict[str, Any] | None:
+        """What was stored about the video file with ``sha256``; None when nothing was."""
+        path = self._facts_path(sha256)
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def put_video_facts(self, sha256: str, facts: Mapping[str, Any]) -> None:
+        """Store facts about a video file (JSON-ready values), atomically."""
+        path = self._facts_path(sha256)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}{_TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            temporary.write_text(json.dumps(dict(facts), sort_keys=True))
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+    def _facts_path(self, sha256: str) -> Path:
+        return self.videos_dir / sha256[:2] / f"{sha256}.json"
 
     def path(self, key: StoreKey) -> Path:
         """Where the record of ``key`` lives (whether or not it exists)."""
@@ -139,14 +167,45 @@ class FeatureStore:
         return [StoreGroup(*key, videos=n) for key, n in sorted(counts.items())]
 
     def remove_temporary_files(self) -> int:
-        """Delete what interrupted writes left behind; returns how many files went."""
+        """Delete what interrupted writes left behind; returns how many files went.
+
+        Several runs may write into one store at once, so a temporary file is removed only
+        when the process that wrote it is gone or it is older than a day.
+        """
         removed = 0
-        if self.signals_dir.is_dir():
-            for path in self.signals_dir.rglob(f"*{_TEMP_MARK}*"):
-                path.unlink(missing_ok=True)
-                removed += 1
+        for directory in (self.signals_dir, self.videos_dir):
+            if not directory.is_dir():
+                continue
+            for path in directory.rglob(f"*{_TEMP_MARK}*"):
+                if _abandoned(path):
+                    path.unlink(missing_ok=True)
+                    removed += 1
         return removed
 
     def _record_paths(self) -> Iterator[Path]:
         if self.signals_dir.is_dir():
             yield from self.signals_dir.glob("*/*/*/*.parquet")
+
+
+_STALE_SECONDS = 24 * 3600
+
+
+def _abandoned(temporary: Path) -> bool:
+    """True when the writer of a temporary file (its pid is in the name) has stopped, or
+    the file is older than a day (a writer on another machine sharing the store)."""
+    pid_text = temporary.name.rpartition(_TEMP_MARK)[2].partition("-")[0]
+    try:
+        age = time.time() - temporary.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    if age > _STALE_SECONDS:
+        return True
+    if not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return False

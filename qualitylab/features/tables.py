@@ -1,7 +1,9 @@
 """Feature tables built from the store: one row per video, features by set type.
 
-Each table has the columns ``id, video, prompt``, every target of the manifest, then the
-features named ``extractor.signal.aggregation`` (aggregated set, ``agg``),
+Each table has every column of the manifest (``id, video, prompt``, the targets as
+numbers, and the rest as they were: generator, category, rater columns...), the facts
+about each video file (``video_width, video_height, video_fps, video_seconds,
+video_frames``), then the features named ``extractor.signal.aggregation`` (aggregated set, ``agg``),
 ``extractor.signal.f000`` … ``f099`` (non-aggregated set, ``nonagg``), or both
 (``combined``). A video enters the tables only when every extractor of the run has a
 stored record for it; the others are listed in ``failures.parquet``.
@@ -16,14 +18,8 @@ import pandas as pd
 
 from qualitylab.atomic import write_parquet
 from qualitylab.features.aggregate import SET_TYPES, feature_table
-from qualitylab.features.run import read_index, read_run_record
+from qualitylab.features.layout import TABLE_FILES, read_index, read_run_record, run_store
 from qualitylab.features.store import FeatureStore, record_key
-
-TABLE_FILES = {
-    "agg": "features.parquet",
-    "nonagg": "features_nonagg.parquet",
-    "combined": "features_combined.parquet",
-}
 
 
 def load_signals(out_dir: str | Path) -> tuple[pd.DataFrame, list[dict[str, np.ndarray]]]:
@@ -32,7 +28,7 @@ def load_signals(out_dir: str | Path) -> tuple[pd.DataFrame, list[dict[str, np.n
     out_dir = Path(out_dir)
     run = read_run_record(out_dir)
     index = read_index(out_dir)
-    store = FeatureStore(out_dir)
+    store = run_store(run, out_dir)
     keep: list[int] = []
     rows: list[dict[str, np.ndarray]] = []
     for position, (sha256, prompt) in enumerate(zip(index["sha256"], index["prompt"])):
@@ -53,7 +49,7 @@ def video_signals(out_dir: str | Path, video_id: str) -> tuple[pd.Series, dict[s
         raise KeyError(f"no video with id {video_id!r} in {out_dir}")
     row = matches.iloc[0]
     signals = _video_signals(
-        FeatureStore(out_dir), run["extractors"], row["sha256"], row["prompt"], partial=True
+        run_store(run, out_dir), run["extractors"], row["sha256"], row["prompt"], partial=True
     )
     return row, signals or {}
 
@@ -77,7 +73,7 @@ def write_tables(out_dir: str | Path) -> tuple[dict[str, Path], int]:
 
 
 def _table(index: pd.DataFrame, rows: list[dict[str, np.ndarray]], set_type: str) -> pd.DataFrame:
-    described = index.drop(columns=["sha256", "warnings"])
+    described = index.drop(columns=["sha256"])
     features = feature_table(rows, set_type)
     return pd.concat([described, features.reset_index(drop=True)], axis=1)
 
@@ -109,27 +105,3 @@ def _video_signals(
         for name, values in store.get(key).signals.items():
             signals[f"{entry['name']}.{name}"] = values
     return signals
-
-
-def read_feature_table(path: str | Path) -> tuple[pd.DataFrame, list[dict]]:
-    """A feature table from a ``.parquet``/``.csv`` file or an extract-features directory
-    (its combined table, which holds every set type), with the extractors of the run that
-    made it when its ``run.json`` is there (else an empty list)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / TABLE_FILES["combined"]
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such feature table")
-    table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
-    run = feature_run(path)
-    return table, run["extractors"] if run else []
-
-
-def feature_run(path: str | Path) -> dict | None:
-    """The run record of the extract-features directory that ``path`` is (or holds the
-    table ``path``), or None when there is none (e.g. a table copied elsewhere)."""
-    path = Path(path)
-    try:
-        return read_run_record(path if path.is_dir() else path.parent)
-    except FileNotFoundError:
-        return None

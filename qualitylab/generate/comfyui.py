@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageSequence
 
-from qualitylab.generate.backend import fit_image
+from qualitylab.generate.images import fit_image
 from qualitylab.generate.models import GenerationError
 from qualitylab.generate.settings import GenerateSettings
 

@@ -22,9 +22,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from qualitylab.features.learned.runtime import LearnedConfig
-from qualitylab.generate.backend import fit_image, to_uint8
-from qualitylab.generate.models import GenerationError, ResolvedModel, pipeline_class, resolve_model
+from qualitylab.device import resolve, torch_dtype
+from qualitylab.generate.images import fit_image, to_uint8
+from qualitylab.generate.models import (
+    GenerationError,
+    ResolvedModel,
+    pipeline_class,
+    resolve_models,
+)
 from qualitylab.generate.settings import GenerateSettings
 
 SVD_PIPELINE = "StableVideoDiffusionPipeline"
@@ -35,7 +40,7 @@ def resolve_runtime(settings: GenerateSettings) -> GenerateSettings:
     GenerationError when the device is not available or cannot run the options asked for."""
     runtime = settings.runtime
     try:
-        resolved = LearnedConfig(device=runtime.device, precision=runtime.precision).resolved()
+        device, precision = resolve(runtime.device, runtime.precision)
     except ValueError as exc:
         hint = ""
         if runtime.device == "cuda":
@@ -44,12 +49,12 @@ def resolve_runtime(settings: GenerateSettings) -> GenerateSettings:
                 "torch build; check with `qualitylab doctor`)"
             )
         raise GenerationError(f"{exc}{hint}") from None
-    if runtime.cpu_offload and resolved.device != "cuda":
+    if runtime.cpu_offload and device != "cuda":
         raise GenerationError(
-            f"model CPU offload needs a CUDA device, but the models run on {resolved.device}; "
+            f"model CPU offload needs a CUDA device, but the models run on {device}; "
             "drop --cpu-offload"
         )
-    update = {"device": resolved.device, "precision": resolved.precision}
+    update = {"device": device, "precision": precision}
     return settings.model_copy(update={"runtime": runtime.model_copy(update=update)})
 
 
@@ -70,18 +75,16 @@ class DiffusersBackend:
     @property
     def dtype(self):
         """The torch dtype the pipelines run in."""
-        import torch
-
-        precision = self.settings.runtime.precision
-        return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        return torch_dtype(self.settings.runtime.precision)
 
     def prepare(self) -> None:
         """Find both models on disk and load them; GenerationError (MissingModelError for
         absent weights) before anything is generated."""
         if self._video is not None:
             return
-        self.keyframe_model = resolve_model(self.settings.keyframe.model, "keyframe")
-        self.clip_model = resolve_model(self.settings.clip.model, "clip")
+        self.keyframe_model, self.clip_model = resolve_models(
+            (self.settings.keyframe.model, "keyframe"), (self.settings.clip.model, "clip")
+        )
         found = pipeline_class(self.clip_model.directory)
         if found != SVD_PIPELINE:
             raise GenerationError(

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from qualitylab.errors import QualitylabError
 from qualitylab.features.learned.runtime import model_directory
 from qualitylab.weights import CATALOGUE, HubRepo, availability, find_model
 
@@ -28,7 +29,7 @@ _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 _LARGE_WEIGHTS = 500 * 2**20  # bytes; above this a model is taken to be full-size
 
 
-class GenerationError(Exception):
+class GenerationError(QualitylabError):
     """A generation run cannot start or go on; the message says why and what to do."""
 
 
@@ -65,6 +66,21 @@ class ResolvedModel:
     def full_size(self) -> bool:
         """True when the weights are large enough to be a real model, not a test model."""
         return self.weights_bytes > _LARGE_WEIGHTS
+
+
+def resolve_models(*wanted: tuple[str, str]) -> list[ResolvedModel]:
+    """Each ``(spec, role)`` resolved as :func:`resolve_model` does; when any is missing,
+    one MissingModelError names every missing model with what fetches it."""
+    found: list[ResolvedModel] = []
+    missing: list[str] = []
+    for spec, role in wanted:
+        try:
+            found.append(resolve_model(spec, role))
+        except MissingModelError as exc:
+            missing.append(str(exc))
+    if missing:
+        raise MissingModelError("\n".join(missing))
+    return found
 
 
 def resolve_model(spec: str, role: str) -> ResolvedModel:

@@ -56,7 +56,8 @@ from PIL import Image
 from qualitylab import __version__
 from qualitylab.atomic import write_text
 from qualitylab.data.video import sha256_file, write_video
-from qualitylab.generate.backend import Backend, fit_image, make_backend
+from qualitylab.generate.backend import Backend, make_backend
+from qualitylab.generate.images import fit_image
 from qualitylab.generate.models import GenerationError
 from qualitylab.generate.plan import (
     Scene,

@@ -17,9 +17,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from qualitylab.device import Device, Precision
+
 Backend = Literal["diffusers", "comfyui"]
-Device = Literal["auto", "cpu", "cuda", "mps"]
-Precision = Literal["auto", "fp32", "fp16", "bf16"]
 Variant = Literal["auto", "fp16", "none"]
 
 EXECUTION_FIELDS: frozenset[str] = frozenset(

@@ -43,7 +43,7 @@ class ExternalEvaluation:
 def is_feature_table(path: Path, predictor: Predictor) -> bool:
     """Whether ``path`` is a feature table (a directory holding one, a Parquet file, or a
     CSV with the predictor's first feature) rather than a manifest of videos."""
-    from qualitylab.features.tables import TABLE_FILES
+    from qualitylab.features.layout import TABLE_FILES
 
     if path.is_dir():
         return (path / TABLE_FILES["combined"]).is_file()
@@ -60,7 +60,7 @@ def rated_rows(
     """The rows of ``source`` with the predictor's output in ``predicted`` and every
     descriptive column of the table or manifest; notes on what was assumed or failed."""
     from qualitylab.data.manifest import ColumnMapping, ManifestError, load_manifest
-    from qualitylab.features.tables import read_feature_table
+    from qualitylab.features.layout import read_feature_table
     from qualitylab.score import score_manifest
 
     if is_feature_table(source, predictor):

@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from qualitylab import __version__
 from qualitylab.atomic import swap_in_directory
+from qualitylab.errors import QualitylabError
 from qualitylab.learn.learners import TREE_LEARNERS, LearnerName, positive_probability
 from qualitylab.learn.metrics import to_json_ready
 from qualitylab.learn.ood import TrainingRanges, flags, training_ranges
@@ -60,7 +61,7 @@ _TRUSTED_TYPES = ("qualitylab.learn.pairwise.PairwiseRanker",)
 _FORMAT_1_TUNING = "thesis: Optuna on one 80/20 hold-out of all rows (format 1 predictor)"
 
 
-class PredictorError(Exception):
+class PredictorError(QualitylabError):
     """A model directory that cannot be used: missing, from another version, or a
     feature table that does not match its schema."""
 

@@ -44,7 +44,7 @@ def train_predictor(
     Raises FileNotFoundError for a missing table, ValueError for bad options or data and
     PredictorError for an evaluation set that does not fit the predictor.
     """
-    from qualitylab.features.tables import feature_run, read_feature_table
+    from qualitylab.features.layout import feature_run, read_feature_table
 
     notes: list[str] = []
     runs = [feature_run(path) for path in features]

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from qualitylab.features.tables import feature_run, video_signals
+from qualitylab.features.layout import feature_run
+from qualitylab.features.tables import video_signals
 from qualitylab.learn.explain import Explanation, explain, global_importance
 from qualitylab.learn.predictor import Predictor
 from qualitylab.learn.timeline import frame_attribution

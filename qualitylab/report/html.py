@@ -25,7 +25,7 @@ from qualitylab.data.video import Sampling, VideoDecodeError, decode
 from qualitylab.learn.evaluation import describe
 from qualitylab.learn.explain import Explanation, explain, global_importance
 from qualitylab.learn.metrics import bootstrap_ci, format_mean_std
-from qualitylab.learn.predictor import OOF_FILE, Predictor, PredictorInfo
+from qualitylab.learn.predictor import OOF_FILE, Predictor, PredictorError, PredictorInfo
 from qualitylab.report import plots
 from qualitylab.webench import quality_index
 
@@ -157,7 +157,15 @@ def _dataset(
     if sampling:
         chosen = {k: v for k, v in sampling.items() if v is not None}
         facts.append(("frame sampling", ", ".join(f"{k}={v}" for k, v in chosen.items()) or "all"))
-    return {"facts": facts}
+    return {"facts": facts, "warnings": _video_warnings(table)}
+
+
+def _video_warnings(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """(id, warning) of every video whose file looked damaged or cut short when read."""
+    if "warnings" not in table:
+        return []
+    flagged = table[table["warnings"].fillna("").astype(str) != ""]
+    return [(str(row["id"]), str(row["warnings"])) for _, row in flagged.iterrows()]
 
 
 def _min_mean_max(values: pd.Series) -> str:
@@ -201,32 +209,42 @@ def _baseline(table: pd.DataFrame, oof: pd.DataFrame, info: PredictorInfo) -> di
     index_table = index.table.assign(id=table["id"].astype(str).to_numpy())
     rows = oof.merge(index_table[["id", "quality_index"]], on="id", how="inner")
     rows = rows.dropna(subset=["target", "quality_index"])
+    if rows.empty:
+        raise PredictorError(
+            f"the feature table holds none of the {len(oof)} rated videos the predictor was "
+            f"cross-validated on (it has {len(table)} rows); pass --features with the table "
+            "it was trained on"
+        )
     group_by = info.config.group_by
     groups = None
     if group_by and group_by in table:
         by_id = dict(zip(table["id"].astype(str), table[group_by]))
         groups = rows["id"].map(by_id).to_numpy()
     spearman = _cv_cells(info.cv["spearman"])
-    index_ci = bootstrap_ci(
-        "regression", rows["target"], rows["quality_index"], groups=groups, seed=info.seed
-    )["spearman"]
-    index_rho = stats.spearmanr(rows["quality_index"], rows["target"]).statistic
     grouped = f" (folds grouped by {group_by})" if group_by else ""
-    return {
-        "rows": [
-            {
-                "name": f"learned predictor, out-of-fold{grouped}",
-                "spearman": spearman["oof"],
-                "ci": spearman["ci"],
-                "cv": spearman["mean_std"],
-            },
+    scorers = [
+        {
+            "name": f"learned predictor, out-of-fold{grouped}",
+            "spearman": spearman["oof"],
+            "ci": spearman["ci"],
+            "cv": spearman["mean_std"],
+        }
+    ]
+    if not index.degenerate:
+        index_ci = bootstrap_ci(
+            "regression", rows["target"], rows["quality_index"], groups=groups, seed=info.seed
+        )["spearman"]
+        index_rho = stats.spearmanr(rows["quality_index"], rows["target"]).statistic
+        scorers.append(
             {
                 "name": "Webench quality index (hand-weighted, no training)",
                 "spearman": f"{index_rho:.3f}",
                 "ci": f"[{index_ci[0]:.3f}, {index_ci[1]:.3f}]",
                 "cv": "-",
-            },
-        ],
+            }
+        )
+    return {
+        "rows": scorers,
         "videos": len(rows),
         "target": target,
         "description": index.describe(),

@@ -2,6 +2,7 @@
 
 from qualitylab.webench.index import (
     COMPONENTS,
+    DEGENERATE_NOTE,
     FAMILIES,
     FORMULA,
     ComponentWeights,
@@ -14,6 +15,7 @@ from qualitylab.webench.index import (
 
 __all__ = [
     "COMPONENTS",
+    "DEGENERATE_NOTE",
     "FAMILIES",
     "FORMULA",
     "ComponentWeights",

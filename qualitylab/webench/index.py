@@ -77,6 +77,10 @@ TEXT_FRAME_MODELS: tuple[str, ...] = tuple(
 )
 DEFAULT_TEXT_MODEL = "clip_b32"
 COMPONENT_PREFIX = "qi_"
+DEGENERATE_NOTE = (
+    "Only the technical checks are present (no CLIPScore, no ImageReward): the index is then "
+    "near 1 for almost every video and is not a quality baseline."
+)
 FORMULA = (
     "quality_index = sum_c w_c * n_c / sum_c w_c over the components c that are used "
     "(weight > 0, column present) and not NaN for the row; n_c in [0, 1], higher is better"
@@ -269,6 +273,14 @@ class QualityIndexResult:
         """The per-row index, aligned with the input table."""
         return self.table["quality_index"]
 
+    @property
+    def degenerate(self) -> bool:
+        """True when only the technical checks are present: they are 1 for every video
+        without static, dark or over-exposed frames (almost all of them; mean 0.994 over the
+        157 videos of a real rated set), so the index then says little about quality and is
+        no baseline for a learned predictor."""
+        return self.families == ("technical",)
+
     def describe(self) -> list[str]:
         """Lines for a report: the formula, each used component with its column and
         weight, and what was missing."""
@@ -287,6 +299,8 @@ class QualityIndexResult:
             )
         if self.missing_families:
             lines.append("Missing families: " + ", ".join(self.missing_families))
+        if self.degenerate:
+            lines.append(DEGENERATE_NOTE)
         if self.rows_incomplete:
             lines.append(
                 f"{self.rows_incomplete} rows have a NaN component; their index uses the rest."

@@ -2,8 +2,7 @@
 pretrained weights are read from.
 
 Settings: ``device`` (auto, cpu, cuda, mps), ``precision`` (auto, fp32, fp16, bf16) and
-``batch_size``. ``auto`` picks CUDA, then MPS, then the CPU, and fp16 on CUDA, fp32
-elsewhere; half precision on the CPU is refused. :meth:`LearnedConfig.resolved` turns
+``batch_size``; ``auto`` is resolved by :mod:`qualitylab.device`. :meth:`LearnedConfig.resolved` turns
 ``auto`` into the concrete choice before a run, so the run record says what ran. The device
 and batch size do not change the signals (batched equals one-by-one is tested) and are
 left out of the store's config hash; the precision does change them and is part of it.
@@ -18,18 +17,17 @@ or torch hub cache.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
+from qualitylab.device import Device, Precision, resolve, torch_dtype
+from qualitylab.errors import QualitylabError
 from qualitylab.features.base import Extractor, ExtractorConfig, ExtractorSpec
 from qualitylab.weights import Availability, HubRepo, availability, find_model
 
 if TYPE_CHECKING:
     import torch
-
-Device = Literal["auto", "cpu", "cuda", "mps"]
-Precision = Literal["auto", "fp32", "fp16", "bf16"]
 
 
 class LearnedConfig(ExtractorConfig):
@@ -45,12 +43,7 @@ class LearnedConfig(ExtractorConfig):
     def resolved(self) -> LearnedConfig:
         """This config with ``auto`` replaced by the device and precision that will run;
         ValueError when the device is not available or the precision cannot run on it."""
-        device = resolve_device(self.device)
-        precision = self.precision
-        if precision == "auto":
-            precision = "fp16" if device == "cuda" else "fp32"
-        if precision != "fp32" and device == "cpu":
-            raise ValueError(f"precision {precision} needs a GPU; use precision fp32 on the CPU")
+        device, precision = resolve(self.device, self.precision)
         return self.model_copy(update={"device": device, "precision": precision})
 
     def torch_device(self) -> torch.device:
@@ -61,29 +54,10 @@ class LearnedConfig(ExtractorConfig):
 
     def torch_dtype(self) -> torch.dtype:
         """The torch dtype this config runs in."""
-        import torch
-
-        precision = self.resolved().precision
-        return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+        return torch_dtype(self.resolved().precision)
 
 
-def resolve_device(device: str) -> str:
-    """``cuda``, ``mps`` or ``cpu`` for a device setting; ``auto`` takes the first that is
-    available. ValueError when a named accelerator is not available."""
-    import torch
-
-    cuda = torch.cuda.is_available()
-    mps = torch.backends.mps.is_available()
-    if device == "auto":
-        return "cuda" if cuda else "mps" if mps else "cpu"
-    if (device == "cuda" and not cuda) or (device == "mps" and not mps):
-        raise ValueError(f"device {device!r} is not available on this machine; use cpu or auto")
-    if device not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"unknown device {device!r}; expected auto, cpu, cuda or mps")
-    return device
-
-
-class MissingWeightsError(RuntimeError):
+class MissingWeightsError(QualitylabError, RuntimeError):
     """Pretrained weights an extractor needs are not on this machine."""
 
 
