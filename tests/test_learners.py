@@ -248,3 +248,41 @@ def test_within_reports_another_grouping_without_grouping_the_folds() -> None:
     assert result.oof.groupby("fold")["group"].nunique().gt(1).all()  # folds mix generators
     with pytest.raises(ValueError, match="--within column 'scene'"):
         train(_table(), FEATURES, config.model_copy(update={"within": "scene"}))
+
+
+@pytest.mark.slow
+def test_a_video_rendered_at_another_resolution_is_flagged_when_scored(tmp_path) -> None:
+    from conftest import make_video
+
+    from qualitylab.data.manifest import ColumnMapping, load_manifest
+    from qualitylab.data.video import Sampling
+    from qualitylab.features.layout import read_feature_table
+    from qualitylab.features.run import extract_features
+    from qualitylab.score import score_manifest
+
+    rows = []
+    for i in range(12):
+        make_video(tmp_path / "train" / f"v{i}.mp4", num_frames=4 + i % 4)
+        rows.append({"video": f"v{i}.mp4", "prompt": f"p{i // 3}", "score": 1.0 + i % 5})
+    pd.DataFrame(rows).to_csv(tmp_path / "train" / "manifest.csv", index=False)
+    manifest = load_manifest(tmp_path / "train" / "manifest.csv", ColumnMapping(targets=("score",)))
+    extract_features(manifest, ["technical"], tmp_path / "feats", sampling=Sampling(), workers=1)
+    table, extractors = read_feature_table(tmp_path / "feats")
+    columns = [c for c in table.columns if c.startswith("technical.")]
+    config = TrainConfig(target="score", learner="ridge", tuning="defaults", cv=3)
+    save_predictor(
+        tmp_path / "model", train(table, columns, config), table, space="t", extractors=extractors
+    )
+    predictor = load_predictor(tmp_path / "model")
+    assert predictor.info.training_ranges.video["video_width"] == (64.0, 64.0)
+
+    make_video(tmp_path / "new" / "small.mp4", num_frames=5)
+    make_video(tmp_path / "new" / "large.mp4", num_frames=5, size=(96, 128))
+    new = pd.DataFrame({"video": ["small.mp4", "large.mp4"], "prompt": ["p0", "p1"]})
+    new.to_csv(tmp_path / "new" / "manifest.csv", index=False)
+    scored = score_manifest(
+        load_manifest(tmp_path / "new" / "manifest.csv"), predictor, tmp_path / "s", workers=1
+    )
+    flags = scored.scores.set_index("id")["ood"]
+    assert flags["large"] == "resolution 128x96 outside 64x48..64x48"
+    assert flags["small"] == ""
