@@ -24,6 +24,7 @@ def train(
     features: Annotated[
         list[Path],
         typer.Argument(
+            metavar="FEATURES",
             help="Feature table(s) (.parquet/.csv) or extract-features --out directories; "
             "several are stacked with the target normalised per set."
         ),
