@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -22,3 +24,16 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     frame.to_parquet(temporary, index=False)
     os.replace(temporary, path)
+
+
+def swap_in_directory(staging: Path, target: Path) -> None:
+    """Rename the complete directory ``staging`` to ``target``, removing what ``target``
+    held before; ``target`` is at every moment either the old or the new directory, or
+    (between two renames) briefly absent, never a mix of both."""
+    if not target.is_dir():
+        staging.rename(target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+    target.rename(old / target.name)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)

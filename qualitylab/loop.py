@@ -176,6 +176,7 @@ def run_loop(
         space=space.name,
         extractors=extractors,
         sampling=sampling.to_dict(),
+        protocol=protocol.model_dump(mode="json"),
         source=out_dir / "features",
     )
     predictor = load_predictor(model_dir)

@@ -4,8 +4,12 @@ The videos get the features the predictor was trained on (the same extractors, s
 and frame sampling, recorded in its ``predictor.json``), extracted into a feature store
 that is reused across runs; then per video: the predicted score, its uncertainty (the
 standard deviation of the forest's trees' predictions, or of their class-1 probabilities
-for a classifier), the Webench quality index (the hand-weighted baseline, from whatever
-of its families the features hold), and the three largest SHAP contributions.
+for a classifier; NaN for learners other than rf), the Webench quality index (the
+hand-weighted baseline, from whatever of its families the features hold), ``ood`` (what
+lies outside the predictor's training ranges, see :mod:`qualitylab.learn.ood`), the three
+largest SHAP contributions, and ``predictor_id`` (the id of the predictor's artifact).
+Every manifest column not already among these (targets, groups such as the generator)
+is passed through, so that the scores can be compared with ratings directly.
 """
 
 from __future__ import annotations
@@ -39,8 +43,10 @@ SCORE_COLUMNS = [
     "predicted_score",
     "uncertainty",
     "quality_index",
+    "ood",
     "top_shap",
     "error",
+    "predictor_id",
 ]
 
 
@@ -62,7 +68,7 @@ def extraction_plan(
     was trained from (its ``features_source``), else thesis.
     """
     notes: list[str] = []
-    recorded = predictor.info.get("extractors") or []
+    recorded = predictor.info.extractors
     if recorded:
         names = [entry["name"] for entry in recorded]
         overrides = {entry["name"]: _value_settings(entry) for entry in recorded}
@@ -73,7 +79,7 @@ def extraction_plan(
             "the predictor does not record its extractors' settings; the defaults of "
             f"{', '.join(names)} are used"
         )
-    sampling_record = predictor.info.get("sampling")
+    sampling_record = predictor.info.sampling
     if sampling_record is None:
         notes.append("the predictor does not record its frame sampling; every frame is used")
     sampling = Sampling(**(sampling_record or {}))
@@ -83,9 +89,9 @@ def extraction_plan(
 
 
 def _protocol(predictor: Predictor, notes: list[str]) -> Protocol:
-    if RUN_KEY in predictor.info:
-        return run_protocol(predictor.info)
-    source = predictor.info.get("features_source")
+    if predictor.info.protocol is not None:
+        return run_protocol({RUN_KEY: predictor.info.protocol})
+    source = predictor.info.features_source
     run = feature_run(source) if source else None
     if run is None:
         notes.append("the predictor does not record its feature protocol; thesis is assumed")
@@ -149,9 +155,10 @@ def score_manifest(
     failed = manifest.table[manifest.table["id"].isin(errors)][["id", "video", "prompt"]]
     failed = failed.assign(error=failed["id"].map(errors))
     parts = [result.scores, failed, skipped if skipped is not None else pd.DataFrame()]
-    result.scores = pd.concat(
-        [part for part in parts if not part.empty], ignore_index=True
-    ).reindex(columns=SCORE_COLUMNS)
+    scores = pd.concat([part for part in parts if not part.empty], ignore_index=True)
+    scores = scores.reindex(columns=SCORE_COLUMNS).assign(predictor_id=predictor.id)
+    passed = [c for c in manifest.table.columns if c not in scores.columns]
+    result.scores = scores.merge(manifest.table[["id", *passed]], on="id", how="left")
     return result
 
 
@@ -168,16 +175,24 @@ def score_table(
         raise PredictorError(
             f"{exc} (the extracted features: {len(table.columns)} columns)"
         ) from None
-    column = "probability" if predictor.info["task"] == "classification" else "predicted_score"
+    column = "probability" if predictor.info.task == "classification" else "predicted_score"
     scores = predicted[["id", "video", "prompt"]].copy()
     scores["predicted_score"] = predicted[column]
-    scores["uncertainty"] = tree_spread(predictor, table)
+    scores["uncertainty"] = predictor.uncertainty(table)
     index = quality_index(table, index_config or QualityIndexConfig())
     scores["quality_index"] = index.quality_index.to_numpy()
+    scores["ood"] = predictor.out_of_distribution(table)
     scores["top_shap"] = top_contributions(explain(predictor, table))
+    scores["predictor_id"] = predictor.id
     scores = scores.sort_values("predicted_score", ascending=False, ignore_index=True)
     scores.insert(0, "rank", np.arange(1, len(scores) + 1))
     result = ScoreResult(scores)
+    outside = int((scores["ood"] != "").sum())
+    if outside:
+        result.notes.append(
+            f"{outside} of {len(scores)} videos lie outside the predictor's training "
+            "distribution (see the 'ood' column); their scores are extrapolations"
+        )
     if index.missing_families:
         result.notes.append(
             f"quality index without {', '.join(index.missing_families)} (not among the features)"
@@ -185,17 +200,3 @@ def score_table(
     if index.degenerate:
         result.notes.append(DEGENERATE_NOTE)
     return result
-
-
-def tree_spread(predictor: Predictor, table: pd.DataFrame) -> np.ndarray:
-    """Per row, the standard deviation across the forest's trees of their prediction
-    (regression) or of their probability of class 1 (classification)."""
-    X = table[predictor.columns].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
-    X = predictor.model.named_steps["impute"].transform(X)
-    forest = predictor.model.named_steps["forest"]
-    if predictor.info["task"] == "classification":
-        positive = list(forest.classes_).index(1)
-        per_tree = np.stack([tree.predict_proba(X)[:, positive] for tree in forest.estimators_])
-    else:
-        per_tree = np.stack([tree.predict(X) for tree in forest.estimators_])
-    return per_tree.std(axis=0)

@@ -19,10 +19,22 @@ from tests.conftest import rated_feature_table
 COLUMNS = [f"fam.sig{j}.mean" for j in range(4)]
 
 
-@pytest.fixture(scope="module", params=["regression", "classification"])
+LEARNER_TASKS = [
+    ("rf", "regression"),
+    ("rf", "classification"),
+    ("hgb", "regression"),
+    ("hgb", "classification"),
+    ("ridge", "regression"),
+    ("ridge", "classification"),
+    ("pairwise", "regression"),
+]
+
+
+@pytest.fixture(scope="module", params=LEARNER_TASKS, ids=[f"{a}-{b}" for a, b in LEARNER_TASKS])
 def trained(request, tmp_path_factory) -> tuple:
     table = rated_feature_table(rows=60)
-    config = TrainConfig(target="human_score", task=request.param, trials=3, cv=3)
+    learner, task = request.param
+    config = TrainConfig(target="human_score", task=task, learner=learner, tuning="defaults", cv=3)
     result = train(table, COLUMNS, config)
     model_dir = save_predictor(tmp_path_factory.mktemp("model"), result, table, space="fam")
     return load_predictor(model_dir), table
@@ -33,10 +45,18 @@ def test_shap_values_add_up_to_the_model_output(trained) -> None:
     explanation = explain(predictor, table)
     model = predictor.model
     X = table[COLUMNS].to_numpy()
-    if predictor.info["task"] == "classification":
+    if explanation.output == "log-odds of class 1":
+        output = model.decision_function(X)
+    elif explanation.output == "probability of class 1":
         output = model.predict_proba(X)[:, list(model.classes_).index(1)]
     else:
         output = model.predict(X)
+    expected_output = {
+        ("rf", "classification"): "probability of class 1",
+        ("hgb", "classification"): "log-odds of class 1",
+        ("ridge", "classification"): "log-odds of class 1",
+    }.get((predictor.info.learner, predictor.info.task), "predicted human_score")
+    assert explanation.output == expected_output
     np.testing.assert_allclose(explanation.predictions(), output, atol=1e-6)
     assert explanation.values.shape == (len(table), len(COLUMNS))
 

@@ -148,3 +148,13 @@ def test_grouped_training_on_the_shared_real_set(real_data_dir, tmp_path):
     low, high = spearman["ci"]
     assert -1 <= low < high <= 1 and np.isfinite(spearman["mean"])
     assert spearman["oof"] > 0  # the classical features carry some signal about people's ratings
+
+    # Leave one generator out: five folds, each holding out one whole generator.
+    if "model" not in table:  # tables carry manifest columns once the store passes them on
+        table = table.merge(manifest.table[["id", "model"]], on="id", how="left")
+    logo = TrainConfig(target="human_score", learner="ridge", cv="logo", group_by="model")
+    held_out = train(table, list(space.columns), logo, fit_final=False)
+    assert held_out.oof.groupby("fold")["group"].nunique().eq(1).all()
+    report = held_out.evaluation
+    assert report["groups"] == 5 and len(report["within"]["model"]["spearman"]) == 5
+    assert report["pairwise"]["groups"] == 35 and report["pairwise"]["pairs"] > 200

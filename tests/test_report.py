@@ -6,6 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -71,6 +72,7 @@ def test_report_is_self_contained(report: Path) -> None:
     assert "learned predictor, out-of-fold" in page
     # The demo's features hold only the index's technical checks: it is shown as no baseline.
     assert "Webench quality index" not in page and "is not a quality baseline" in page
+    assert "constant predictor (training mean or majority)" in page  # the yardstick
 
 
 def test_report_errors(small_loop, tmp_path: Path) -> None:
@@ -133,3 +135,23 @@ def test_report_renders_in_chromium(report: Path, tmp_path: Path) -> None:
 
     with Image.open(screenshot) as image:
         assert image.height > 3000  # the whole page, not just the first screen
+
+
+def test_report_lists_the_videos_outside_the_training_distribution(
+    small_loop, tmp_path: Path
+) -> None:
+    scores = pd.read_csv(small_loop.scores)
+    scores["ood"] = ""
+    scores.loc[1, "ood"] = "resolution 1280x720 outside 64x64..96x64"
+    path = tmp_path / "scores.csv"
+    scores.to_csv(path, index=False)
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        app,
+        ["report", "--model", str(small_loop.model_dir), "--scores", str(path), "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "Outside the training distribution" in page
+    assert f"{scores.loc[1, 'id']}: resolution 1280x720 outside 64x64..96x64" in page
+    assert "1 of 24 videos lie outside" in page

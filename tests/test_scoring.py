@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from qualitylab.cli import app
 from qualitylab.data.folder import read_input
 from qualitylab.data.manifest import ManifestError
+from qualitylab.learn.predictor import load_predictor
 from qualitylab.score import SCORE_COLUMNS
 
 runner = CliRunner()
@@ -41,7 +42,11 @@ def test_scoring_a_manifest(small_loop, tmp_path: Path) -> None:
     result = _score(str(manifest), "--model", str(small_loop.model_dir), "--out", str(out))
     assert result.exit_code == 0, result.output
     scores = pd.read_csv(out)
-    assert list(scores.columns) == SCORE_COLUMNS
+    manifest_columns = pd.read_csv(manifest).columns
+    passed = [c for c in manifest_columns if c not in SCORE_COLUMNS and c != "id"]
+    assert list(scores.columns) == SCORE_COLUMNS + passed and passed  # targets come along
+    assert scores["predictor_id"].nunique() == 1
+    assert scores["predictor_id"][0] == load_predictor(small_loop.model_dir).id
     assert len(scores) == 24 and scores["error"].isna().all()
     assert scores["predicted_score"].is_monotonic_decreasing
     assert list(scores["rank"]) == list(range(1, 25))
@@ -169,3 +174,21 @@ def test_a_generation_run_folder_is_read_through_its_manifest(tmp_path: Path) ->
     assert manifest.table["video"].iloc[0] == str(tmp_path / "videos" / "p001.mp4")
     with pytest.raises(ManifestError, match="--prompts is for a folder"):
         read_input(tmp_path / "manifest.csv", tmp_path / "prompts.json")
+
+
+def test_evaluating_on_a_manifest_extracts_with_the_predictors_settings(
+    small_loop, tmp_path: Path
+) -> None:
+    from qualitylab.learn.external import evaluate_on
+
+    predictor = load_predictor(small_loop.model_dir)
+    manifest = small_loop.out_dir / "score_data" / "manifest.csv"
+    result = evaluate_on(predictor, manifest, tmp_path / "eval", workers=1)
+    assert result.report["rows"] == 24
+    assert -1 <= result.metrics["spearman"]["value"] <= 1
+    written = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert written["predictor_id"] == predictor.id
+    store = json.loads((tmp_path / "eval" / "features" / "run.json").read_text())
+    assert store["sampling"]["num_frames"] == 8  # the predictor's sampling
+    predictions = pd.read_csv(tmp_path / "eval" / "predictions.csv")
+    assert len(predictions) == 24 and predictions["target"].notna().all()

@@ -52,9 +52,7 @@ def extract_with_progress(manifest, names, out: Path, workers: int | None = None
 @app.command("extract-features")
 def extract_features(
     manifest: ManifestArg,
-    out: Annotated[
-        Path, typer.Option(help="Directory of this run's index and feature tables.")
-    ],
+    out: Annotated[Path, typer.Option(help="Directory of this run's index and feature tables.")],
     features: Annotated[
         list[str] | None,
         typer.Option(

@@ -21,89 +21,152 @@ from qualitylab.cli.common import (
 
 @app.command()
 def train(
-    features: FeaturesArg,
+    features: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="FEATURES",
+            help="Feature table(s) (.parquet/.csv) or extract-features --out directories; "
+            "several are stacked with the target normalised per set.",
+        ),
+    ],
     target: Annotated[str, typer.Option(help="Column to predict, e.g. human_score.")],
     out: Annotated[Path, typer.Option(help="Model directory to write.")],
     task: Annotated[str, typer.Option(help="regression or classification.")] = "regression",
     threshold: Annotated[
         float, typer.Option(help="Classification: a row is positive when target >= threshold.")
     ] = 5.5,
+    learner: Annotated[
+        str, typer.Option(help="rf (Random Forest), ridge, hgb (gradient boosting) or pairwise.")
+    ] = "rf",
     space: Annotated[
         str,
         typer.Option(
             help="Feature families and sets: 'all', or e.g. 'clip_b32:combined,ssim,flow'."
         ),
     ] = "all",
-    trials: Annotated[int, typer.Option(help="Optuna trials.", min=1)] = 30,
-    cv: Annotated[int, typer.Option(help="Cross-validation folds.", min=2)] = 5,
+    tuning: Annotated[
+        str, typer.Option(help="auto, nested, thesis (rf: Optuna on one hold-out) or defaults.")
+    ] = "auto",
+    trials: Annotated[int, typer.Option(help="Optuna trials (rf).", min=1)] = 30,
+    cv: Annotated[
+        str,
+        typer.Option(help="Cross-validation folds (a number), or 'logo' (leave one group out)."),
+    ] = "5",
     group_by: Annotated[
         str | None,
-        typer.Option(help="Keep rows sharing this column's value in one fold (e.g. prompt)."),
+        typer.Option(
+            help="Keep rows sharing this column's value in one fold (e.g. prompt, model)."
+        ),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed of splits, search and forest.")] = 0,
+    pair_by: Annotated[
+        str,
+        typer.Option(
+            help="Compare videos within this column's groups (pairwise learner/accuracy)."
+        ),
+    ] = "prompt",
+    within: Annotated[
+        str | None,
+        typer.Option(
+            help="Also report the Spearman within each group of this column (e.g. model), "
+            "without grouping the folds by it."
+        ),
+    ] = None,
+    eval_source: Annotated[
+        Path | None,
+        typer.Option(
+            "--eval",
+            help="Another rated set to evaluate on: a feature table/directory, or a manifest "
+            "(its features are extracted with the predictor's settings).",
+        ),
+    ] = None,
+    normalise: Annotated[
+        str, typer.Option(help="Several tables: the per-set target normalisation, rank or zscore.")
+    ] = "rank",
+    seed: Annotated[int, typer.Option(help="Random seed of splits, search and models.")] = 0,
 ) -> None:
-    """Train a Random Forest on FEATURES: Optuna on an 80/20 split, K-fold CV, final fit.
+    """Train a predictor on FEATURES: choose settings, cross-validate, fit on every row.
 
-    Writes MODEL_DIR/model.skops, predictor.json, metrics.json and oof.csv, and prints
-    the cross-validated metrics with bootstrap 95% confidence intervals.
+    Writes MODEL_DIR/model.skops, predictor.json, metrics.json and oof.csv (and eval/ with
+    --eval), and prints the cross-validated metrics with bootstrap 95% confidence
+    intervals, pairwise accuracy within --pair-by, Spearman within each --group-by group
+    and the constant-predictor yardstick.
     """
     import optuna
 
-    from qualitylab.features.layout import feature_run
-    from qualitylab.learn.predictor import save_predictor
-    from qualitylab.learn.spaces import parse_space
+    from qualitylab.learn.predictor import PredictorError
     from qualitylab.learn.train import TrainConfig
-    from qualitylab.learn.train import train as train_model
+    from qualitylab.learn.workflow import train_predictor
 
-    table, extractors = read_features(features)
     try:
         config = TrainConfig(
             target=target,
             task=task,
             threshold=threshold,
+            learner=learner,
+            tuning=tuning,
             trials=trials,
-            cv=cv,
+            cv=cv if cv == "logo" else _folds(cv),
             group_by=group_by,
+            pair_by=pair_by,
+            within=within,
             seed=seed,
         )
-        chosen = parse_space(space, list(table.columns))
     except ValueError as exc:
-        fail(str(exc))
+        fail(_config_error(exc))
+    if normalise not in ("rank", "zscore"):
+        fail(f"--normalise must be rank or zscore, got {normalise!r}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    with console.status(f"training on {len(table)} rows × {len(chosen.columns)} features"):
+    with console.status(f"training {learner} on {', '.join(map(str, features))}"):
         try:
-            result = train_model(table, list(chosen.columns), config)
-        except ValueError as exc:
+            trained = train_predictor(
+                features, config, out, space=space, normalise=normalise, eval_source=eval_source
+            )
+        except (ValueError, FileNotFoundError, PredictorError) as exc:
             fail(str(exc))
-    run = feature_run(features)
-    save_predictor(
-        out,
-        result,
-        table,
-        space=chosen.name,
-        extractors=extractors,
-        sampling=run["sampling"] if run else None,
-        source=features,
-    )
-    _print_metrics(result)
+    _print_metrics(trained.result)
+    for note in trained.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
     console.print(f"model: {out}")
+    if trained.external is not None:
+        _print_external(trained.external, out)
+
+
+def _folds(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        fail(f"--cv must be a number of folds or 'logo', got {value!r}")
+
+
+def _config_error(exc: ValueError) -> str:
+    """The message of a configuration error, without pydantic's decoration."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+    return str(exc)
 
 
 def _print_metrics(result) -> None:
+    from qualitylab.learn.evaluation import describe
     from qualitylab.learn.metrics import format_mean_std
 
     config = result.config
-    grouped = f", grouped by {config.group_by}" if config.group_by else ""
     console.print(
-        f"{config.task} of {config.target} on {result.rows} rows × {len(result.columns)} features; "
-        f"{config.cv}-fold CV{grouped}"
+        f"{config.learner} {config.task} of {config.target} on {result.rows} rows × "
+        f"{len(result.columns)} features"
         + (f"; {len(result.dropped)} all-NaN features dropped" if result.dropped else "")
         + (
             f"; {result.rows_without_target} rows without a target left out"
             if result.rows_without_target
             else ""
-        )
+        ),
+        markup=False,
     )
+    console.print(f"tuning: {result.tuning}", markup=False, highlight=False)
     table = Table("metric", "CV mean ± std", "out-of-fold", "95% CI (bootstrap)")
     for name, values in result.metrics.items():
         low, high = values["ci"]
@@ -114,6 +177,23 @@ def _print_metrics(result) -> None:
             f"[{low:.3f}, {high:.3f}]",
         )
     console.print(table)
+    for line in describe(result.evaluation):
+        console.print(line, markup=False, highlight=False)
+
+
+def _print_external(external, out: Path) -> None:
+    from qualitylab.learn.evaluation import describe
+
+    table = Table("metric (other set)", "value", "95% CI (bootstrap)")
+    for name, values in external.metrics.items():
+        low, high = values["ci"]
+        table.add_row(name, f"{values['value']:.3f}", f"[{low:.3f}, {high:.3f}]")
+    console.print(table)
+    for line in describe(external.report):
+        console.print(line, markup=False, highlight=False)
+    for note in external.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    console.print(f"evaluation: {out / 'eval'}")
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -29,7 +30,7 @@ def training_features(predictor, features: Path | None) -> Path:
     """``features``, or the table the predictor was trained on when it is still there."""
     if features is not None:
         return features
-    source = predictor.info.get("features_source")
+    source = predictor.info.features_source
     if source is None or not Path(source).exists():
         where = f" ({source} is gone)" if source else ""
         fail(f"pass --features: the predictor's training features are not available{where}")
@@ -68,7 +69,9 @@ def score(
 ) -> None:
     """Score a new run: extract the predictor's features (reusing the store), predict,
     and write per video the predicted score, its uncertainty (spread across the forest's
-    trees), the Webench quality index and the top 3 SHAP contributions; print the ranking.
+    trees; rf only), the Webench quality index, what lies outside the training
+    distribution (ood), the top 3 SHAP contributions and the predictor's id, plus every
+    manifest column; print the ranking.
     """
     from qualitylab.data.folder import read_input
     from qualitylab.data.manifest import ManifestError
@@ -113,16 +116,17 @@ def score(
 def _print_scores(result, predictor) -> None:
     scores = result.scores
     scored = scores[scores["error"].isna()]
-    what = "P(class 1)" if predictor.info["task"] == "classification" else "predicted"
-    table = Table("rank", Column("id", overflow="fold"), what, "± trees", "quality index")
+    what = "P(class 1)" if predictor.info.task == "classification" else "predicted"
+    table = Table("rank", Column("id", overflow="fold"), what, "± trees", "quality index", "ood")
     shown = scored if len(scored) <= SUMMARY_ROWS else scored.head(SUMMARY_ROWS)
     for row in shown.itertuples():
         table.add_row(
             str(row.rank),
             escape(str(row.id)),
             f"{row.predicted_score:.3f}",
-            f"{row.uncertainty:.3f}",
+            "-" if math.isnan(row.uncertainty) else f"{row.uncertainty:.3f}",
             f"{row.quality_index:.3f}",
+            "yes" if isinstance(row.ood, str) and row.ood else "",
         )
     console.print(table)
     if len(scored) > len(shown):
@@ -152,9 +156,10 @@ def explain(
         typer.Option("--id", help="Video to explain one by one (repeat; default: best and worst)."),
     ] = None,
 ) -> None:
-    """Explain a predictor with SHAP (TreeExplainer): the top-10 mean |SHAP| bar, the
-    beeswarm, a waterfall per video, and a timeline mapping the SHAP of temporal
-    aggregations back to the frames that drive them. PNG files plus the numbers as CSV."""
+    """Explain a predictor with SHAP (TreeExplainer for rf and hgb, LinearExplainer for
+    ridge and pairwise): the top-10 mean |SHAP| bar, the beeswarm, a waterfall per video,
+    and a timeline mapping the SHAP of temporal aggregations back to the frames that
+    drive them. PNG files plus the numbers as CSV."""
     from qualitylab.cli.common import read_features
     from qualitylab.learn.predictor import PredictorError
     from qualitylab.report.explanations import write_explanations

@@ -28,7 +28,13 @@ import pandas as pd
 from qualitylab.data.manifest import Manifest
 from qualitylab.errors import QualitylabError
 from qualitylab.features.layout import read_feature_table
-from qualitylab.learn.predictor import OOF_FILE, Predictor, PredictorError, load_predictor
+from qualitylab.learn.predictor import (
+    OOF_FILE,
+    Predictor,
+    PredictorError,
+    PredictorInfo,
+    load_predictor,
+)
 from qualitylab.webench import DEGENERATE_NOTE, QualityIndexConfig, quality_index
 
 QUALITY_INDEX = "quality_index"
@@ -160,10 +166,10 @@ def predictor_scores(model_dir: Path, rows: pd.DataFrame, context: ScorerContext
     except PredictorError as exc:
         raise ScorerError(f"scorer {model_dir}: {exc}") from None
     info = predictor.info
-    column = "probability" if info["task"] == "classification" else "predicted"
+    column = "probability" if info.task == "classification" else "predicted"
     oof = pd.read_csv(model_dir / OOF_FILE, dtype={"id": str})
     training = _training_table(predictor)
-    seen = trained_on(rows, oof, training, info["target"])
+    seen = trained_on(rows, oof, training, info.target)
     values = np.full(len(rows), np.nan)
     by_id = dict(zip(oof["id"], oof[column]))
     values[seen] = rows["id"][seen].map(by_id).to_numpy(float)
@@ -178,8 +184,8 @@ def predictor_scores(model_dir: Path, rows: pd.DataFrame, context: ScorerContext
         values[unseen] = _predictions(predictor, rows[unseen], context)
         notes.append(f"predictions for {int(unseen.sum())} rows it was not trained on")
     scale = _scale(info, context)
-    if info["target"] != context.target:
-        notes.append(f"trained on {info['target']!r}")
+    if info.target != context.target:
+        notes.append(f"trained on {info.target!r}")
     usable = training is not None and not seen.any()
     return Scored(
         str(model_dir),
@@ -187,7 +193,7 @@ def predictor_scores(model_dir: Path, rows: pd.DataFrame, context: ScorerContext
         values,
         scale=scale,
         notes=notes,
-        training=(training, info["target"], str(info["features_source"])) if usable else None,
+        training=(training, info.target, str(info.features_source)) if usable else None,
     )
 
 
@@ -211,7 +217,7 @@ def trained_on(
 
 
 def _training_table(predictor: Predictor) -> pd.DataFrame | None:
-    source = predictor.info.get("features_source")
+    source = predictor.info.features_source
     if not source:
         return None
     try:
@@ -221,17 +227,17 @@ def _training_table(predictor: Predictor) -> pd.DataFrame | None:
     return table.astype({"id": str})
 
 
-def _scale(info: dict[str, Any], context: ScorerContext) -> Scale | None:
-    if info["task"] == "regression":
-        return "target" if info["target"] == context.target else None
-    same_cut = context.threshold is not None and info["threshold"] == context.threshold
-    return "probability" if same_cut and info["target"] == context.target else None
+def _scale(info: PredictorInfo, context: ScorerContext) -> Scale | None:
+    if info.task == "regression":
+        return "target" if info.target == context.target else None
+    same_cut = context.threshold is not None and info.threshold == context.threshold
+    return "probability" if same_cut and info.target == context.target else None
 
 
 def _predictions(predictor: Predictor, rows: pd.DataFrame, context: ScorerContext) -> np.ndarray:
     """The predictor's output for rows it was not trained on, from the rows' features or,
     when they lack them, from features extracted for them."""
-    column = "probability" if predictor.info["task"] == "classification" else "predicted_score"
+    column = "probability" if predictor.info.task == "classification" else "predicted_score"
     missing = [c for c in predictor.columns if c not in rows.columns]
     if not missing:
         return predictor.predict(rows)[column].to_numpy(float)

@@ -1,6 +1,7 @@
-"""Splits of the thesis protocol: an 80/20 hold-out for tuning and K folds for evaluation,
-stratified on quantile bins of the target (or on the class label), and grouped when a
-group column is given so that no group (e.g. a prompt) is split across train and test."""
+"""Splits: an 80/20 hold-out for tuning and K folds for evaluation, stratified on quantile
+bins of the target (or on the class label), and grouped when a group column is given so
+that no group (e.g. a prompt) is split across train and test; and leave-one-group-out
+folds (e.g. one generator held out at a time)."""
 
 from __future__ import annotations
 
@@ -42,8 +43,20 @@ def kfold(
 
 
 def holdout(labels: np.ndarray, seed: int, groups: np.ndarray | None = None) -> Split:
-    """An 80/20 (train, test) split stratified on ``labels``: the first of five folds."""
-    return kfold(labels, 5, seed, groups)[0]
+    """An 80/20 (train, test) split stratified on ``labels``: the first of five folds
+    (with fewer than five groups, the first of as many folds as there are groups)."""
+    n_splits = 5 if groups is None else max(2, min(5, len(pd.unique(groups))))
+    return kfold(labels, n_splits, seed, groups)[0]
+
+
+def logo(groups: np.ndarray) -> list[Split]:
+    """One (train, test) pair per group, the group held out, in sorted group order;
+    ValueError with fewer than two groups."""
+    labels = np.asarray(groups).astype(str)
+    names = np.unique(labels)
+    if names.size < 2:
+        raise ValueError(f"leave-one-group-out needs at least 2 groups, got {names.size}")
+    return [(np.flatnonzero(labels != name), np.flatnonzero(labels == name)) for name in names]
 
 
 def _stratifiable(labels: np.ndarray, n_splits: int) -> np.ndarray:

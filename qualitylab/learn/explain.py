@@ -1,10 +1,13 @@
-"""SHAP explanations of a predictor (TreeExplainer on its Random Forest).
+"""SHAP explanations of a predictor (the explainer is the predictor's choice:
+TreeExplainer for forests and boosting, LinearExplainer for linear learners).
 
-The forest sees the imputed features, so SHAP values are computed on the imputer's output;
-the values shown beside them are the features as offered (NaN where the imputer filled
-in). For regression the explained output is the predicted score; for classification it is
-the probability of class 1 (target >= threshold). For each row, the base value plus the
-row's SHAP values equals the model's output (checked in the tests).
+The final estimator sees the imputed (and, for linear learners, rank-normalised)
+features, so SHAP values are computed on those; the values shown beside them are the
+features as offered (NaN where the imputer filled in). For regression the explained
+output is the predicted score; for classification it is the probability of class 1
+(target >= threshold) for forests and the log-odds of class 1 for boosting and logistic
+models. For each row, the base value plus the row's SHAP values equals that output
+(checked in the tests).
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import shap
 
 from qualitylab.learn.predictor import Predictor
 
@@ -44,18 +46,7 @@ def explain(predictor: Predictor, table: pd.DataFrame) -> Explanation:
     predictor.check_schema(table)
     columns = predictor.columns
     raw = table[columns].apply(pd.to_numeric, errors="coerce").astype(np.float64)
-    imputed = predictor.model.named_steps["impute"].transform(raw.to_numpy())
-    forest = predictor.model.named_steps["forest"]
-    explainer = shap.TreeExplainer(forest)
-    values = np.asarray(explainer.shap_values(imputed, check_additivity=False))
-    base = np.atleast_1d(np.asarray(explainer.expected_value, dtype=np.float64))
-    if predictor.info["task"] == "classification":
-        positive = list(forest.classes_).index(1)
-        values, base_value = values[..., positive], float(base[positive])
-        output = "probability of class 1"
-    else:
-        base_value = float(base[0])
-        output = f"predicted {predictor.info['target']}"
+    values, base_value, output = predictor.shap_values(table)
     ids = [str(i) for i in table["id"]] if "id" in table.columns else [str(i) for i in table.index]
     return Explanation(
         values=pd.DataFrame(values, columns=columns, index=table.index),

@@ -142,6 +142,7 @@ def _run_job(
         cv=experiment.cv,
         group_by=experiment.group_by,
         seed=experiment.seed,
+        tuning="thesis",
     )
     result = train(
         table,

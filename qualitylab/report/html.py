@@ -24,9 +24,10 @@ from scipy import stats
 
 from qualitylab.data.video import Sampling, VideoDecodeError, decode
 from qualitylab.evaluate.output import PLOT_FILE, read_evaluation, summary_table, within_table
+from qualitylab.learn.evaluation import describe
 from qualitylab.learn.explain import Explanation, explain, global_importance
 from qualitylab.learn.metrics import bootstrap_ci, format_mean_std
-from qualitylab.learn.predictor import OOF_FILE, Predictor, PredictorError
+from qualitylab.learn.predictor import OOF_FILE, Predictor, PredictorError, PredictorInfo
 from qualitylab.report import plots
 from qualitylab.webench import quality_index
 
@@ -41,6 +42,7 @@ SECTIONS = (
 STRIP_FRAMES = 6
 STRIP_SHORT_SIDE = 96
 VIDEOS_SHOWN = 3
+OOD_SHOWN = 10
 
 
 @dataclass
@@ -82,16 +84,17 @@ def _image(path: Path) -> str:
 def _context(inputs: ReportInputs, scratch: Path) -> dict[str, Any]:
     predictor, table = inputs.predictor, inputs.table
     info = predictor.info
-    target = info["target"]
+    target = info.target
     oof = _out_of_fold(inputs.model_dir, table)
     explanation = inputs.explanation or explain(predictor, table)
     importance = global_importance(explanation)
     return {
         "sections": SECTIONS,
-        "title": f"qualitylab report: {target} ({info['task']})",
+        "title": f"qualitylab report: {target} ({info.task})",
         "model": _model_facts(inputs),
         "dataset": _dataset(table, target, info, scratch),
-        "cv": _cv_rows(info["cv"]),
+        "cv": _cv_rows(info.cv),
+        "cv_evaluation": describe(info.evaluation) if info.evaluation else [],
         "scatter": _image(
             plots.predicted_vs_actual(
                 oof["predicted"].to_numpy(),
@@ -102,7 +105,7 @@ def _context(inputs: ReportInputs, scratch: Path) -> dict[str, Any]:
                 title=f"out-of-fold predictions against {target}",
             )
         )
-        if info["task"] == "regression"
+        if info.task == "regression"
         else None,
         "baseline": _baseline(table, oof, info),
         "shap_bar": _image(plots.importance_bar(importance, scratch / "bar.png")),
@@ -118,29 +121,36 @@ def _context(inputs: ReportInputs, scratch: Path) -> dict[str, Any]:
 
 def _model_facts(inputs: ReportInputs) -> list[tuple[str, str]]:
     info = inputs.predictor.info
-    extractors = ", ".join(e["name"] for e in info.get("extractors") or []) or "not recorded"
+    extractors = ", ".join(e["name"] for e in info.extractors) or "not recorded"
+    threshold = f" (target >= {info.threshold})" if info.threshold is not None else ""
     facts = [
         ("model directory", str(inputs.model_dir)),
-        ("target", info["target"]),
-        ("task", info["task"] + (f" (target >= {info['threshold']})" if info["threshold"] else "")),
-        ("feature space", f"{info['space']} ({len(info['features'])} features)"),
+        ("predictor id", inputs.predictor.id),
+        ("target", info.target),
+        ("task", info.task + threshold),
+        ("learner", info.learner),
+        ("feature space", f"{info.space} ({len(info.features)} features)"),
         ("extractors", extractors),
-        ("trained", f"{info['created']} with qualitylab {info['qualitylab_version']}"),
-        ("rows", f"{info['rows']} ({info['rows_without_target']} without a target left out)"),
+        ("trained", f"{info.created} with qualitylab {info.qualitylab_version}"),
+        ("rows", f"{info.rows} ({info.rows_without_target} without a target left out)"),
         ("cross-validation", _cv_description(info)),
-        ("seed", str(info["seed"])),
-        ("parameters", ", ".join(f"{k}={v}" for k, v in info["params"].items())),
+        ("tuning", info.tuning),
+        ("seed", str(info.seed)),
+        ("parameters", ", ".join(f"{k}={v}" for k, v in info.params.items())),
     ]
     return facts
 
 
-def _cv_description(info: dict[str, Any]) -> str:
-    config = info["config"]
-    grouped = f", grouped by {config['group_by']}" if config.get("group_by") else ""
-    return f"{config['cv']}-fold{grouped}; Optuna {config['trials']} trials on an 80/20 split"
+def _cv_description(info: PredictorInfo) -> str:
+    config = info.config
+    grouped = f", grouped by {config.group_by}" if config.group_by else ""
+    folds = "leave-one-group-out" if config.cv == "logo" else f"{config.cv}-fold"
+    return f"{folds}{grouped}"
 
 
-def _dataset(table: pd.DataFrame, target: str, info: dict, scratch: Path) -> dict[str, Any]:
+def _dataset(
+    table: pd.DataFrame, target: str, info: PredictorInfo, scratch: Path
+) -> dict[str, Any]:
     values = pd.to_numeric(table[target], errors="coerce") if target in table else pd.Series()
     facts = [
         ("videos", str(len(table))),
@@ -148,7 +158,7 @@ def _dataset(table: pd.DataFrame, target: str, info: dict, scratch: Path) -> dic
         (f"{target} (min / mean / max)", _min_mean_max(values)),
         ("features in the table", str(sum("." in str(c) for c in table.columns))),
     ]
-    sampling = info.get("sampling")
+    sampling = info.sampling
     if sampling:
         chosen = {k: v for k, v in sampling.items() if v is not None}
         facts.append(("frame sampling", ", ".join(f"{k}={v}" for k, v in chosen.items()) or "all"))
@@ -195,11 +205,11 @@ def _out_of_fold(model_dir: Path, table: pd.DataFrame) -> pd.DataFrame:
     return oof.merge(described, on="id", how="left")
 
 
-def _baseline(table: pd.DataFrame, oof: pd.DataFrame, info: dict) -> dict[str, Any]:
+def _baseline(table: pd.DataFrame, oof: pd.DataFrame, info: PredictorInfo) -> dict[str, Any]:
     """Spearman with the human scores of the predictor's out-of-fold predictions and of
     the quality index on the same videos, each with a bootstrap 95% interval (resampling
     the groups when the predictor's folds were grouped)."""
-    target = info["target"]
+    target = info.target
     index = quality_index(table)
     index_table = index.table.assign(id=table["id"].astype(str).to_numpy())
     rows = oof.merge(index_table[["id", "quality_index"]], on="id", how="inner")
@@ -210,12 +220,12 @@ def _baseline(table: pd.DataFrame, oof: pd.DataFrame, info: dict) -> dict[str, A
             f"cross-validated on (it has {len(table)} rows); pass --features with the table "
             "it was trained on"
         )
-    group_by = info["config"].get("group_by")
+    group_by = info.config.group_by
     groups = None
     if group_by and group_by in table:
         by_id = dict(zip(table["id"].astype(str), table[group_by]))
         groups = rows["id"].map(by_id).to_numpy()
-    spearman = _cv_cells(info["cv"]["spearman"])
+    spearman = _cv_cells(info.cv["spearman"])
     grouped = f" (folds grouped by {group_by})" if group_by else ""
     scorers = [
         {
@@ -227,7 +237,7 @@ def _baseline(table: pd.DataFrame, oof: pd.DataFrame, info: dict) -> dict[str, A
     ]
     if not index.degenerate:
         index_ci = bootstrap_ci(
-            "regression", rows["target"], rows["quality_index"], groups=groups, seed=info["seed"]
+            "regression", rows["target"], rows["quality_index"], groups=groups, seed=info.seed
         )["spearman"]
         index_rho = stats.spearmanr(rows["quality_index"], rows["target"]).statistic
         scorers.append(
@@ -309,10 +319,13 @@ def _scored_run(path: Path) -> dict[str, Any]:
     scores = pd.read_csv(path)
     failed = scores["error"].notna() if "error" in scores else pd.Series(False, index=scores.index)
     shown = scores[~failed].drop(columns=["error", "video", "prompt"], errors="ignore")
-    rounded = shown.round(3)
+    outside = scores[~failed & scores["ood"].notna()] if "ood" in scores else scores.head(0)
+    rounded = shown.drop(columns=["ood", "predictor_id"], errors="ignore").round(3)
     return {
         "path": html.escape(str(path)),
         "scored": int((~failed).sum()),
         "failed": int(failed.sum()),
         "html": _html_table(rounded.head(20)),
+        "ood": [(str(row.id), str(row.ood)) for row in outside.head(OOD_SHOWN).itertuples()],
+        "ood_count": len(outside),
     }

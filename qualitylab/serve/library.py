@@ -254,7 +254,7 @@ def shap_timeline(
 def importance(predictor: Predictor) -> pd.DataFrame | None:
     """Mean |SHAP| per feature on the predictor's training features, or None when those
     features are no longer where the predictor says it was trained."""
-    source = predictor.info.get("features_source")
+    source = predictor.info.features_source
     if not source or not Path(source).exists():
         return None
     table, _ = read_feature_table(source)

@@ -7,6 +7,7 @@ import tempfile
 from fnmatch import fnmatch
 from pathlib import Path
 
+from qualitylab.atomic import swap_in_directory
 from qualitylab.weights.artifacts import HubRepo, WeightsError
 from qualitylab.weights.availability import files_under, lacking
 from qualitylab.weights.catalogue import PretrainedModel
@@ -68,19 +69,8 @@ def import_weights(model: PretrainedModel, source: Path, replace: bool = False) 
         for name in files:
             (staging / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / name, staging / name)
-        _swap_in(staging, target)
+        swap_in_directory(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return target
-
-
-def _swap_in(staging: Path, target: Path) -> None:
-    """Rename ``staging`` to ``target``, removing what ``target`` held before."""
-    if not target.is_dir():
-        staging.rename(target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-    target.rename(old / target.name)
-    staging.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
