@@ -320,7 +320,8 @@ def test_evaluate_a_signal_on_the_real_set(real_data_dir: Path, tmp_path: Path):
     features = tmp_path / "features"
     extracted = runner.invoke(
         app,
-        ["extract-features", str(manifest), "--features", "ssim,technical", "--num-frames", "8",
+        ["extract-features", str(manifest), "--protocol", "thesis", "--features", "ssim,technical",
+         "--num-frames", "8",
          "--short-side", "128", "--target", "human_score", "--out", str(features)],
     )  # fmt: skip
     assert extracted.exit_code == 0, extracted.output

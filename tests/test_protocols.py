@@ -36,7 +36,7 @@ from qualitylab.features.protocols import (
 )
 from qualitylab.features.run import extract_features
 from qualitylab.features.tables import build_table
-from qualitylab.learn.predictor import Predictor
+from qualitylab.learn.predictor import Predictor, PredictorInfo
 from qualitylab.learn.spaces import feature_columns
 from qualitylab.score import extraction_plan
 from tests.conftest import make_video
@@ -187,9 +187,9 @@ def test_extract_features_defaults_to_the_default_protocol(tmp_path) -> None:
 
 def test_scoring_reproduces_the_protocol(tmp_path) -> None:
     protocol = get_protocol("default", short_side=128)
-    info = {
-        "features": ["ssim.adjacent.p10"],
-        "extractors": [
+    info = PredictorInfo.model_construct(
+        features=["ssim.adjacent.p10"],
+        extractors=[
             {
                 "name": "ssim",
                 "version": "1",
@@ -198,9 +198,10 @@ def test_scoring_reproduces_the_protocol(tmp_path) -> None:
                 "reads_prompt": False,
             }
         ],
-        "sampling": protocol.sampling().to_dict(),
-        "protocol": protocol.record(),
-    }
+        sampling=protocol.sampling().to_dict(),
+        protocol=protocol.record(),
+        features_source=None,
+    )
     names, _, sampling, planned, notes = extraction_plan(Predictor(None, info))
     assert planned == protocol and sampling == protocol.sampling()
     assert names == ["ssim", "technical"] and not notes
@@ -209,10 +210,9 @@ def test_scoring_reproduces_the_protocol(tmp_path) -> None:
     extract_features(
         manifest, ["ssim"], tmp_path / "f", sampling=protocol.sampling(), protocol=protocol
     )
-    del info["protocol"]
-    info["features_source"] = str(tmp_path / "f")
+    info = info.model_copy(update={"protocol": None, "features_source": str(tmp_path / "f")})
     assert extraction_plan(Predictor(None, info))[3] == protocol
-    del info["features_source"]
+    info = info.model_copy(update={"features_source": None})
     _, _, _, planned, notes = extraction_plan(Predictor(None, info))
     assert planned == THESIS and "thesis is assumed" in notes[-1]
 

@@ -337,9 +337,16 @@ def load_predictor(model_dir: str | Path) -> Predictor:
     ]
     if foreign:
         raise PredictorError(f"{model_path}: refuses to load unexpected types {foreign}")
-    digest = hashlib.sha256(model_path.read_bytes())
+    return Predictor(sio.load(model_path, trusted=untrusted), info, artifact_id(model_dir))
+
+
+def artifact_id(model_dir: str | Path) -> str:
+    """The id of a saved predictor: a hash of its model file and ``predictor.json``, as
+    the scores it makes record in their ``predictor_id`` column."""
+    model_dir = Path(model_dir)
+    digest = hashlib.sha256((model_dir / MODEL_FILE).read_bytes())
     digest.update((model_dir / INFO_FILE).read_bytes())
-    return Predictor(sio.load(model_path, trusted=untrusted), info, digest.hexdigest()[:16])
+    return digest.hexdigest()[:16]
 
 
 def dataset_hash(table: pd.DataFrame, columns: list[str]) -> str:

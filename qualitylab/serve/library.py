@@ -28,11 +28,12 @@ from qualitylab.features.run import extract_features
 from qualitylab.features.tables import video_signals
 from qualitylab.learn.explain import explain, global_importance
 from qualitylab.learn.metrics import to_json_ready
-from qualitylab.learn.predictor import INFO_FILE, Predictor, load_predictor
+from qualitylab.learn.predictor import INFO_FILE, Predictor, artifact_id, load_predictor
 from qualitylab.learn.timeline import frame_attribution
 from qualitylab.score import score_manifest
 
 __all__ = [
+    "artifact_id",
     "INPUT_ERRORS",
     "VIDEO_EXTENSIONS",
     "Comparison",

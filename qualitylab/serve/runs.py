@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from qualitylab.serve.jobs import FEATURES_DIR, JOB_FILE, JOBS_DIR, SCORES_FILE
-from qualitylab.serve.library import is_predictor_dir
+from qualitylab.serve.library import artifact_id, is_predictor_dir
 
 SCORE_HEADER = {"id", "prompt", "predicted_score"}
 # Discovery walks at most this many entries per root, so a huge root cannot stall a page.
@@ -123,7 +123,9 @@ def find_runs(
     roots: list[Path], data_dir: Path, predictors: dict[str, PredictorRef]
 ) -> dict[str, RunRef]:
     """Every scored run the jobs wrote or the roots hold, newest first, by id."""
-    by_path = {ref.path: ref.id for ref in predictors.values()}
+    known = {ref.path: ref.id for ref in predictors.values()}
+    # A scores file names its predictor by artifact id; the service by directory name.
+    known.update({artifact_id(ref.path): ref.id for ref in predictors.values()})
     runs: list[RunRef] = []
     seen: set[Path] = set()
     for job_file in sorted((data_dir / JOBS_DIR).glob(f"*/{JOB_FILE}")):
@@ -131,7 +133,7 @@ def find_runs(
         if scores.is_file():
             seen.add(scores.resolve())
             job = json.loads(job_file.read_text(encoding="utf-8"))
-            run = _run(scores, job_file.parent / FEATURES_DIR, job, by_path)
+            run = _run(scores, job_file.parent / FEATURES_DIR, job, known)
             if run is not None:
                 runs.append(run)
     for root in roots:
@@ -139,7 +141,7 @@ def find_runs(
             if path.suffix.lower() == ".csv" and path.resolve() not in seen:
                 seen.add(path.resolve())
                 features = path.with_name(path.stem + "_features")
-                run = _run(path, features if features.is_dir() else None, None, by_path)
+                run = _run(path, features if features.is_dir() else None, None, known)
                 if run is not None:
                     runs.append(run)
     runs.sort(key=lambda run: run.created, reverse=True)
@@ -163,7 +165,7 @@ def _run(
     scores: Path,
     features_dir: Path | None,
     job: dict[str, Any] | None,
-    predictors_by_path: dict[Path, str],
+    known_predictors: dict[Path | str, str],
 ) -> RunRef | None:
     """The run of a scores CSV, or None when the CSV is not a scores file."""
     try:
@@ -179,9 +181,10 @@ def _run(
     if job is not None:
         predictor = job.get("model")
     elif "predictor_id" in table.columns and table["predictor_id"].notna().any():
-        predictor = str(table["predictor_id"].iloc[0])
-    elif (scores.parent / "model").resolve() in predictors_by_path:
-        predictor = predictors_by_path[(scores.parent / "model").resolve()]
+        artifact = str(table["predictor_id"].iloc[0])
+        predictor = known_predictors.get(artifact, artifact)
+    elif (scores.parent / "model").resolve() in known_predictors:
+        predictor = known_predictors[(scores.parent / "model").resolve()]
     first_video = str(table["video"].iloc[0]) if "video" in table and len(table) else None
     benchmark = _benchmark(scores, first_video, job)
     label = (job or {}).get("label") or (benchmark or {}).get("label") or _default_label(scores)
