@@ -119,6 +119,7 @@ def extract_features(
         raise RunError(str(exc)) from None
     store_root = Path(store).expanduser().resolve() if store is not None else store_dir()
     FeatureStore(store_root).remove_temporary_files()
+    FeatureStore(store_root).register_run(out_dir)
     record = partial(_write_run_record, out_dir, manifest, plans, sampling, store_root, purpose)
     record(finished=False)
 
