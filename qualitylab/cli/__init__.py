@@ -21,6 +21,7 @@ from qualitylab.cli import (  # noqa: F401  (importing a module registers its co
     generate,
     learn,
     results,
+    store,
 )
 from qualitylab.cli.common import app, console
 

@@ -99,13 +99,20 @@ class FeatureStore:
         self.root = Path(root)
         self.signals_dir = self.root / "signals"
         self.videos_dir = self.root / "videos"
+        self.tables_dir = self.root / "tables"
         self.runs_dir = self.root / "runs"
 
     def register_run(self, run_dir: str | Path) -> None:
         """Record that the run directory ``run_dir`` uses this store."""
         run_dir = Path(run_dir).expanduser().resolve()
-        name = hashlib.sha256(str(run_dir).encode()).hexdigest()[:16]
-        _write_atomically(self.runs_dir / f"{name}.json", json.dumps({"run_dir": str(run_dir)}))
+        _write_atomically(self._run_file(run_dir), json.dumps({"run_dir": str(run_dir)}))
+
+    def forget_run(self, run_dir: str | Path) -> None:
+        """Remove the registration of ``run_dir`` (its records are no longer protected)."""
+        self._run_file(Path(run_dir).expanduser().resolve()).unlink(missing_ok=True)
+
+    def _run_file(self, run_dir: Path) -> Path:
+        return self.runs_dir / f"{hashlib.sha256(str(run_dir).encode()).hexdigest()[:16]}.json"
 
     def runs(self) -> list[Path]:
         """Every run directory registered in this store (whether or not it still exists)."""
@@ -207,7 +214,7 @@ class FeatureStore:
     def groups(self) -> list[StoreGroup]:
         """Every extractor version and config in the store, with its number of videos."""
         counts: Counter[tuple[str, str, str]] = Counter()
-        for path in self._record_paths():
+        for path in self.record_paths():
             version, _, config_hash = path.parent.parent.name.rpartition("-")
             counts[(path.parent.parent.parent.name, version, config_hash)] += 1
         return [StoreGroup(*key, videos=n) for key, n in sorted(counts.items())]
@@ -228,7 +235,8 @@ class FeatureStore:
                     removed += 1
         return removed
 
-    def _record_paths(self) -> Iterator[Path]:
+    def record_paths(self) -> Iterator[Path]:
+        """The files of every record in the store."""
         if self.signals_dir.is_dir():
             yield from self.signals_dir.glob("*/*/*/*.parquet")
 

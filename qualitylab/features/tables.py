@@ -90,7 +90,7 @@ def load_features(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         row_key(sha256, prompt, reads_prompt) if isinstance(sha256, str) and sha256 else None
         for sha256, prompt in zip(index["sha256"], index["prompt"])
     ]
-    cache = RowCache(store.root / "tables", table_cache_key(run))
+    cache = RowCache(store.tables_dir, table_cache_key(run))
     cached = cache.read([key for key in keys if key is not None])
     new_keys: list[str] = []
     new_rows: list[dict[str, np.ndarray]] = []
