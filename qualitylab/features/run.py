@@ -46,6 +46,7 @@ class RunError(QualitylabError):
 
 
 Purpose = Literal["features", "score"]
+Engine = Literal["local", "ray"]
 
 
 @dataclass
@@ -91,6 +92,8 @@ def extract_features(
     workers: int | None = None,
     store: str | Path | None = None,
     purpose: Purpose = "features",
+    engine: Engine = "local",
+    address: str | None = None,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[VideoResult], None] | None = None,
 ) -> RunSummary:
@@ -104,6 +107,10 @@ def extract_features(
     another purpose's run is refused (RunError), so that no run overwrites tables that
     another one wrote and that a predictor may have been trained on.
 
+    ``engine`` ``local`` runs the videos in ``workers`` processes of this machine; ``ray``
+    runs them on the Ray cluster at ``address`` (or a local Ray without one), see
+    :mod:`qualitylab.features.engines.ray`.
+
     ``on_start(number of videos)`` and ``on_result(result)`` report progress. On
     KeyboardInterrupt the index, failures and run record of the finished videos are
     written and the summary says ``interrupted``; the next run resumes.
@@ -112,6 +119,10 @@ def extract_features(
     out_dir = Path(out_dir)
     _check_ids(manifest)
     _check_owner(out_dir, manifest, purpose)
+    if engine not in ("local", "ray"):
+        raise RunError(f"unknown engine {engine!r}; expected local or ray")
+    if address is not None and engine != "ray":
+        raise RunError("an address is for the ray engine (--engine ray)")
     try:
         plans = plan_extractors(features, sampling, overrides)
         require_weights({plan.spec.name: plan.spec.weights for plan in plans})
@@ -129,9 +140,14 @@ def extract_features(
     if on_start is not None:
         on_start(len(tasks))
     try:
-        for result in run_tasks(
-            tasks, plans, sampling, store_root, workers or default_workers(len(tasks), plans)
-        ):
+        if engine == "ray":
+            from qualitylab.features.engines.ray import run_tasks_ray
+
+            results = run_tasks_ray(tasks, plans, sampling, store_root, address)
+        else:
+            workers = workers or default_workers(len(tasks), plans)
+            results = run_tasks(tasks, plans, sampling, store_root, workers)
+        for result in results:
             summary.results.append(result)
             if on_result is not None:
                 on_result(result)
