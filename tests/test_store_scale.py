@@ -255,3 +255,19 @@ def test_claims_leave_no_files_behind(tmp_path):
     )
     assert not list(store.rglob("*.claim"))
     assert os.listdir(store / "runs")
+
+
+def test_row_cache_parts_are_merged_and_read_back(tmp_path):
+    from qualitylab.features.rowcache import _MERGE_AT, RowCache
+
+    cache = RowCache(tmp_path, "key")
+    columns = ["ssim.adjacent.ewm_0.1", "ssim.adjacent.f000"]
+    for index in range(_MERGE_AT):
+        cache.add(pd.DataFrame([[index, np.nan]], columns=columns, index=[f"sha{index}"]))
+    assert len(list(cache.directory.glob("part-*.parquet"))) == 1
+    cache.add(pd.DataFrame([[-1.0, 2.0]], columns=columns, index=["sha3"]))  # written again
+    rows = cache.read(["sha3", "sha5", "unknown"])
+    assert rows.index.tolist() == ["sha5", "sha3"] or rows.index.tolist() == ["sha3", "sha5"]
+    assert rows.loc["sha3"].tolist() == [-1.0, 2.0] and rows.columns.tolist() == columns
+    assert rows.loc["sha5", columns[0]] == 5 and np.isnan(rows.loc["sha5", columns[1]])
+    assert cache.read([]).empty
