@@ -3,13 +3,14 @@
 Synthetic videos (random textures drifting sideways, 8 frames of 32 x 48 pixels, each one
 different) are extracted with ``ssim`` and ``technical`` into a fresh store, one size at a
 time, each size in its own child process so that its peak memory is its own. Per size it
-prints the extraction time per video, the peak resident memory after extracting (the
-engine streams, so it should stay flat) and at the end, and the time to write the three
-feature tables twice: by the naive reference (read every record, aggregate every video,
-as the tables were built before the row cache) and incrementally (rows from the store's
-row cache; only new videos are read), and the same two without writing the files. Then it runs the same 100 videos on the local engine
-(2 worker processes) and on a local Ray with 2 CPUs, with Ray's start-up time stated on its
-own.
+prints the extraction time per video (tables included); the peak resident memory after
+the last video (the engine streams, so it should stay flat), after the run's first table
+build and at the end; and the time to write the three feature tables twice: by the naive
+reference (read every record, aggregate every video, as the tables were built before the
+row cache) and incrementally (rows from the store's row cache; only new videos are read),
+and the same two without writing the files. Then it runs the same 100 videos on the local
+engine (2 worker processes) and on a local Ray with 2 CPUs, with Ray's start-up time
+stated on its own.
 
     uv run python benchmarks/scale.py                 # 100 and 1,000 videos, engines at 100
     uv run python benchmarks/scale.py --large         # also 10,000 videos (long)
@@ -69,7 +70,14 @@ def measure_size(manifest: Path, scratch: Path) -> dict:
     loaded = load_manifest(manifest)
     out = scratch / "run"
     before = peak_mb()
-    summary = extract_features(loaded, FEATURES, out, store=scratch / "store", workers=1)
+    engine_peak = [0.0]  # after the last video, before the tables are built
+
+    def on_result(_result) -> None:
+        engine_peak[0] = peak_mb()
+
+    summary = extract_features(
+        loaded, FEATURES, out, store=scratch / "store", workers=1, on_result=on_result
+    )
     extract_peak = peak_mb()
     started = time.perf_counter()
     index, rows = load_signals(out)
@@ -94,6 +102,7 @@ def measure_size(manifest: Path, scratch: Path) -> dict:
         "failed": len(summary.failed),
         "extract_s": summary.seconds,
         "start_mb": before,
+        "engine_peak_mb": engine_peak[0],
         "extract_peak_mb": extract_peak,
         "end_peak_mb": peak_mb(),
         "naive_tables_s": naive,
@@ -161,7 +170,7 @@ def main() -> None:
         root = Path(scratch)
         print(f"features {', '.join(FEATURES)}; {FRAMES} frames of {WIDTH}x{HEIGHT} per video")
         print(
-            f"{'videos':>7} {'ms/video':>9} {'extract MB':>10} {'end MB':>7} "
+            f"{'videos':>7} {'ms/video':>9} {'engine MB':>9} {'extract MB':>10} {'end MB':>7} "
             f"{'naive tables s':>14} {'incremental s':>13} {'ratio':>6}"
         )
         measured = []
@@ -174,7 +183,7 @@ def main() -> None:
                 raise SystemExit(f"{result['failed']} videos failed at size {size}")
             measured.append(result)
             print(
-                f"{size:>7} {1000 * result['extract_s'] / size:>9.1f} "
+                f"{size:>7} {1000 * result['extract_s'] / size:>9.1f} {result['engine_peak_mb']:>9.0f} "
                 f"{result['extract_peak_mb']:>10.0f} {result['end_peak_mb']:>7.0f} "
                 f"{result['naive_tables_s']:>14.2f} {result['incremental_tables_s']:>13.2f} "
                 f"{result['naive_tables_s'] / result['incremental_tables_s']:>5.1f}x"
@@ -191,7 +200,7 @@ def main() -> None:
             print(
                 f"{growth:.0f}x the videos: extraction {last['extract_s'] / first['extract_s']:.1f}x "
                 f"the time, tables {last['incremental_tables_s'] / first['incremental_tables_s']:.1f}x, "
-                f"extraction peak memory {last['extract_peak_mb'] / first['extract_peak_mb']:.2f}x"
+                f"engine peak memory {last['engine_peak_mb'] / first['engine_peak_mb']:.2f}x"
             )
         if args.engines:
             manifest = make_videos(root / "videos", args.engines)
