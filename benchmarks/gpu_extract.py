@@ -122,7 +122,7 @@ def siglip_so400m() -> Built:
     return _siglip(tower, 14)  # fmt: skip
 
 
-def siglip_large() -> Built:
+def siglip_l16() -> Built:
     tower = {
         "hidden_size": 1024,
         "intermediate_size": 4096,
@@ -215,7 +215,7 @@ TEXT_FRAME = {
     "clip_b32": clip_b32,
     "clip_l14": clip_l14,
     "siglip_so400m": siglip_so400m,
-    "siglip_large": siglip_large,
+    "siglip_l16": siglip_l16,
     "hps_v2": hps_v2,
     "imagereward": imagereward,
 }

@@ -1,6 +1,6 @@
 """The Ray engine on a local Ray with 2 CPUs: the same records, failures, resume and tables
-as the local engine, classical extractors as tasks and a learned one (tiny random CLIP) in
-an actor on the CPU. Starting Ray takes tens of seconds on a busy machine, so the tests on
+as the local engine, classical extractors as tasks and learned ones (tiny random CLIP and
+SigLIP) in actors on the CPU. Starting Ray takes tens of seconds on a busy machine, so the tests on
 it are slow."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 from conftest import make_video
-from tiny_weights import save_tiny_clip
+from tiny_weights import save_tiny_clip, save_tiny_siglip
 
 from qualitylab.config import weights_dir
 from qualitylab.data.manifest import ColumnMapping, load_manifest
@@ -72,9 +72,11 @@ def test_ray_engine_equals_the_local_engine_and_resumes(manifest, tmp_path, loca
 
 
 @pytest.mark.slow
-def test_a_learned_extractor_runs_in_a_ray_actor(manifest, tmp_path, local_ray):
+def test_learned_extractors_run_in_ray_actors(manifest, tmp_path, local_ray):
     save_tiny_clip(weights_dir() / "clip_b32")
-    features = ["clip_b32", "ssim"]
+    save_tiny_siglip(weights_dir() / "siglip_so400m")
+    # Two learned extractors' actors and the classical tasks on 2 CPUs: none may starve.
+    features = ["clip_b32", "siglip_so400m", "ssim"]
     _, local_out = run(manifest, tmp_path, "local", features, "local")
     summary, ray_out = run(manifest, tmp_path, "ray", features, "ray")
     assert summary.computed == 3
@@ -84,7 +86,7 @@ def test_a_learned_extractor_runs_in_a_ray_actor(manifest, tmp_path, local_ray):
         if r.sha256 and not r.failures
     )
     compare_runs(local_out, ray_out)
-    assert len(list(FeatureStore(tmp_path / "store-ray").record_paths())) == 6
+    assert len(list(FeatureStore(tmp_path / "store-ray").record_paths())) == 9
 
 
 def test_an_address_needs_the_ray_engine(manifest, tmp_path):

@@ -3,8 +3,8 @@
 Each video is one CPU task that decodes it and runs the classical extractors; each learned
 extractor runs in a pool of actors that load its model once and process whole videos
 (decoding them themselves), batched, on the device and precision of the run's plan. On
-CUDA every actor takes one GPU and the pool has one actor per GPU of the cluster; elsewhere
-one actor per learned extractor takes one CPU. All of them write into the same feature
+CUDA a pool has one actor per GPU of the cluster and the pools share each GPU; elsewhere
+each pool is one actor, and the actors together take one CPU. All of them write into the same feature
 store, which must therefore be a path every node can reach (a shared file system); claims
 (see :mod:`qualitylab.features.store`) keep two of them from computing one record.
 
@@ -61,7 +61,7 @@ def run_tasks_ray(
             for task in tasks:
                 pending[extract.remote(task, classical, sampling, str(store_root))] = task
         for plan in learned:
-            pool = _actor_pool(ray, plan, sampling, str(store_root), env)
+            pool = _actor_pool(ray, plan, sampling, str(store_root), env, len(learned))
             for position, task in enumerate(tasks):
                 pending[pool[position % len(pool)].extract.remote(task)] = task
         partial: dict[VideoTask, list[VideoResult]] = {task: [] for task in tasks}
@@ -80,16 +80,20 @@ def run_tasks_ray(
             ray.shutdown()
 
 
-def _actor_pool(ray, plan: ExtractorPlan, sampling: Sampling, store_root: str, env: dict) -> list:
-    """The actors of one learned extractor: one per GPU on CUDA (GPU path, untested on this
-    project's CPU-only machines), else one on a CPU."""
-    on_gpu = str(getattr(plan.config, "device", "cpu")).startswith("cuda")
-    if on_gpu:
+def _actor_pool(
+    ray, plan: ExtractorPlan, sampling: Sampling, store_root: str, env: dict, pools: int
+) -> list:
+    """The actors of one learned extractor, one of ``pools`` such pools: one actor per GPU
+    on CUDA (GPU path, not yet run on a GPU), else one actor. The pools share each GPU and
+    one CPU between them, so that actors, which live until the run ends, never hold every
+    GPU or CPU while work waits for one."""
+    share = {"num_cpus": 1 / (pools + 1)}
+    if str(getattr(plan.config, "device", "cpu")).startswith("cuda"):
         count = max(1, int(ray.cluster_resources().get("GPU", 1)))
-        options = {"num_gpus": 1, "num_cpus": 1}
+        share["num_gpus"] = 1 / pools
     else:
-        count, options = 1, {"num_cpus": 1}
-    actor = ray.remote(**options, **env)(LearnedWorker)
+        count = 1
+    actor = ray.remote(**share, **env)(LearnedWorker)
     return [actor.remote(plan, sampling, store_root) for _ in range(count)]
 
 
