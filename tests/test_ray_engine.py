@@ -81,7 +81,7 @@ def test_learned_extractors_run_in_ray_actors(manifest, tmp_path, local_ray):
     summary, ray_out = run(manifest, tmp_path, "ray", features, "ray")
     assert summary.computed == 3
     assert all(
-        sorted(r.computed) == ["clip_b32", "ssim"]
+        sorted(r.computed) == ["clip_b32", "siglip_so400m", "ssim"]
         for r in summary.results
         if r.sha256 and not r.failures
     )
