@@ -23,6 +23,7 @@ from qualitylab.cli import (  # noqa: F401  (importing a module registers its co
     learn,
     results,
     serve,
+    store,
 )
 from qualitylab.cli.common import app, console
 

@@ -115,6 +115,13 @@ def extract_features(
         int | None, typer.Option(help="Learned extractors: frames per model call (default 16).")
     ] = None,
     store: StoreOpt = None,
+    engine: Annotated[
+        str, typer.Option(help="local (worker processes here) or ray (a Ray cluster).")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(help="--engine ray: the cluster (auto, HOST:PORT, ray://HOST:10001)."),
+    ] = None,
 ) -> None:
     """Extract per-frame signals for every video of MANIFEST and write the feature tables.
 
@@ -147,6 +154,8 @@ def extract_features(
         overrides=overrides,
         store=store,
         protocol=chosen,
+        engine=engine,
+        address=address,
     )
     finish_run(summary, allow_failures)
 

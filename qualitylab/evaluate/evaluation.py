@@ -16,9 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from qualitylab.data.manifest import ColumnMapping, Manifest, ManifestError, load_manifest
 from qualitylab.errors import QualitylabError
-from qualitylab.evaluate import yardsticks
 from qualitylab.evaluate.agreement import Agreement, Resampling, agreement, human_ceiling
 from qualitylab.evaluate.scorers import Scored, ScorerContext, ScorerError, resolve
+from qualitylab.evaluate.yardsticks import (
+    best_single_feature,
+    feature_columns,
+    fold_splits,
+    majority_label,
+    out_of_fold_feature,
+    out_of_fold_majority,
+    out_of_fold_median,
+)
 from qualitylab.features.layout import TABLE_FILES, read_feature_table
 
 ROWS = "rows"
@@ -329,13 +337,13 @@ def _yardsticks(
 ) -> list[ScorerEvaluation]:
     """Best single feature, constant predictor and (with a threshold) majority class."""
     excluded = {config.target, *config.raters, *(name for name, _ in _group_columns(config))}
-    candidates = yardsticks.feature_columns(rows, {name for name in excluded if name})
+    candidates = feature_columns(rows, {name for name in excluded if name})
     trainings = list({item.training[2]: item.training for item in scored if item.training}.values())
     folds = None
     if not trainings:
         fold_by = config.pair_by or config.clusters
         try:
-            folds = yardsticks.fold_splits(truth, _labels(rows, fold_by), config.seed)
+            folds = fold_splits(truth, _labels(rows, fold_by), config.seed)
         except ValueError as exc:
             notes.append(f"no out-of-fold yardsticks: {exc}")
             return []
@@ -367,7 +375,7 @@ def _chosen_feature(
     table, target, source = training
     shared = [name for name in candidates if name in table.columns]
     labelled = table[pd.to_numeric(table[target], errors="coerce").notna()]
-    choice = yardsticks.best_single_feature(labelled, pd.to_numeric(labelled[target]), shared)
+    choice = best_single_feature(labelled, pd.to_numeric(labelled[target]), shared)
     values = choice.sign * pd.to_numeric(rows[choice.feature], errors="coerce").to_numpy(float)
     sign = "+" if choice.sign > 0 else "-"
     return ScorerEvaluation(
@@ -389,7 +397,7 @@ def _oof_feature(
     folds: list,
     config: EvaluationConfig,
 ) -> ScorerEvaluation:
-    values, choices = yardsticks.out_of_fold_feature(rows, truth, candidates, folds)
+    values, choices = out_of_fold_feature(rows, truth, candidates, folds)
     counts = Counter(f"{'+' if c.sign > 0 else '-'}{c.feature}" for c in choices)
     chosen = ", ".join(f"{name} ({n}×)" for name, n in counts.most_common())
     grouped = (
@@ -422,7 +430,7 @@ def _constant(
         median = float(pd.to_numeric(table[target], errors="coerce").median())
         values, note = np.full(len(truth), median), f"median {median:.3g} of {target} in {source}"
     else:
-        values = yardsticks.out_of_fold_median(truth, folds)
+        values = out_of_fold_median(truth, folds)
         note = "median of the other folds (no training data known)"
     result = _agreement(rows, truth, values, config, "target")
     result.metrics, result.within, result.system = {"mae": result.metrics["mae"]}, {}, {}
@@ -440,11 +448,11 @@ def _majority(
     if trainings:
         table, target, source = trainings[0]
         labels = pd.to_numeric(table[target], errors="coerce").dropna().to_numpy() >= threshold
-        majority = yardsticks.majority_label(labels)
+        majority = majority_label(labels)
         predicted = np.full(len(truth), majority, dtype=bool)
         note = f"the majority class of {target} >= {threshold} in {source}"
     else:
-        predicted = yardsticks.out_of_fold_majority(truth >= threshold, folds)
+        predicted = out_of_fold_majority(truth >= threshold, folds)
         note = "the majority class of the other folds (no training data known)"
     result = _agreement(rows, truth, predicted.astype(float), config, "probability")
     result.metrics, result.within, result.system = {"accuracy": result.metrics["accuracy"]}, {}, {}

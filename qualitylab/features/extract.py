@@ -174,11 +174,41 @@ def extract_video(
     if missing:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            _compute(task, missing, sampling, store, result)
+            _compute_claimed(task, missing, sampling, store, result)
         known = set(result.warnings)
         result.warnings += [str(w.message) for w in caught if str(w.message) not in known]
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _compute_claimed(
+    task: VideoTask,
+    plans: Sequence[ExtractorPlan],
+    sampling: Sampling,
+    store: FeatureStore,
+    result: VideoResult,
+) -> None:
+    """Compute the records of ``plans`` under their store claims, so that no two runs
+    compute one record at once: first those no one else is computing, then, after waiting
+    for the other writers (in one global order, so that no two runs wait on each other),
+    whatever they did not store."""
+    keys = {plan.spec.name: plan.key(result.sha256, task.prompt) for plan in plans}
+    for wait in (False, True):
+        held, others = [], []
+        for plan in sorted(plans, key=lambda plan: str(store.path(keys[plan.spec.name]))):
+            claim = store.claim(keys[plan.spec.name], wait=wait)
+            (held if claim else others).append((plan, claim))
+        try:
+            todo = [plan for plan, _ in held if not store.has(keys[plan.spec.name])]
+            result.reused += [plan.spec.name for plan, _ in held if plan not in todo]
+            if todo:
+                _compute(task, todo, sampling, store, result)
+        finally:
+            for _, claim in held:
+                claim.release()
+        plans = [plan for plan, _ in others]
+        if not plans:
+            return
 
 
 def _compute(

@@ -49,6 +49,7 @@ class RunError(QualitylabError):
 
 
 Purpose = Literal["features", "score"]
+Engine = Literal["local", "ray"]
 
 
 @dataclass
@@ -95,6 +96,8 @@ def extract_features(
     store: str | Path | None = None,
     purpose: Purpose = "features",
     protocol: Protocol = THESIS,
+    engine: Engine = "local",
+    address: str | None = None,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[VideoResult], None] | None = None,
 ) -> RunSummary:
@@ -112,6 +115,10 @@ def extract_features(
     and gives its extractors' settings, which ``overrides`` refine; ``sampling`` must be
     its canonical one (see ``Protocol.sampling``).
 
+    ``engine`` ``local`` runs the videos in ``workers`` processes of this machine; ``ray``
+    runs them on the Ray cluster at ``address`` (or a local Ray without one), see
+    :mod:`qualitylab.features.engines.ray`.
+
     ``on_start(number of videos)`` and ``on_result(result)`` report progress. On
     KeyboardInterrupt the index, failures and run record of the finished videos are
     written and the summary says ``interrupted``; the next run resumes.
@@ -120,6 +127,10 @@ def extract_features(
     out_dir = Path(out_dir)
     _check_ids(manifest)
     _check_owner(out_dir, manifest, purpose)
+    if engine not in ("local", "ray"):
+        raise RunError(f"unknown engine {engine!r}; expected local or ray")
+    if address is not None and engine != "ray":
+        raise RunError("an address is for the ray engine (--engine ray)")
     try:
         protocol.check_sampling(sampling)
         plans = plan_extractors(features, sampling, protocol.settings(features, overrides))
@@ -128,6 +139,7 @@ def extract_features(
         raise RunError(str(exc)) from None
     store_root = Path(store).expanduser().resolve() if store is not None else store_dir()
     FeatureStore(store_root).remove_temporary_files()
+    FeatureStore(store_root).register_run(out_dir)
     record = partial(
         _write_run_record, out_dir, manifest, plans, sampling, protocol, store_root, purpose
     )
@@ -139,9 +151,14 @@ def extract_features(
     if on_start is not None:
         on_start(len(tasks))
     try:
-        for result in run_tasks(
-            tasks, plans, sampling, store_root, workers or default_workers(len(tasks), plans)
-        ):
+        if engine == "ray":
+            from qualitylab.features.engines.ray import run_tasks_ray
+
+            results = run_tasks_ray(tasks, plans, sampling, store_root, address)
+        else:
+            workers = workers or default_workers(len(tasks), plans)
+            results = run_tasks(tasks, plans, sampling, store_root, workers)
+        for result in results:
             summary.results.append(result)
             if on_result is not None:
                 on_result(result)

@@ -13,13 +13,26 @@ written to a temporary file and renamed into place, so a record is either comple
 absent: an interrupted run leaves only complete records (and stray temporary files, which
 the next run removes) and resumes where it stopped. A changed extractor version or config
 writes beside the old records and never touches them.
+
+Several runs may write into one store at once (two extractions over overlapping
+manifests, on one machine or several sharing a file system). A writer takes the record's
+*claim* before computing it: an OS file lock on ``<sha256>.claim`` beside the record,
+which the kernel releases when the writer ends or dies, so no claim outlives a crashed
+writer. A run that finds a record claimed computes its other work first, then waits for
+the claim and takes the record the other run wrote (or computes it, when that run failed).
+
+Every run directory that used the store is listed under ``runs/`` (see
+:meth:`FeatureStore.register_run`), so that ``qualitylab store gc`` knows which records
+are still needed.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
+import socket
 import time
 import uuid
 from collections import Counter
@@ -34,6 +47,7 @@ import pyarrow.parquet as pq
 
 _SIGNAL_PREFIX = "signal."
 _TEMP_MARK = ".tmp-"
+_CLAIM_SUFFIX = ".claim"
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,52 @@ class FeatureStore:
         self.root = Path(root)
         self.signals_dir = self.root / "signals"
         self.videos_dir = self.root / "videos"
+        self.tables_dir = self.root / "tables"
+        self.runs_dir = self.root / "runs"
+
+    def register_run(self, run_dir: str | Path) -> None:
+        """Record that the run directory ``run_dir`` uses this store."""
+        run_dir = Path(run_dir).expanduser().resolve()
+        _write_atomically(self._run_file(run_dir), json.dumps({"run_dir": str(run_dir)}))
+
+    def forget_run(self, run_dir: str | Path) -> None:
+        """Remove the registration of ``run_dir`` (its records are no longer protected)."""
+        self._run_file(Path(run_dir).expanduser().resolve()).unlink(missing_ok=True)
+
+    def _run_file(self, run_dir: Path) -> Path:
+        return self.runs_dir / f"{hashlib.sha256(str(run_dir).encode()).hexdigest()[:16]}.json"
+
+    def runs(self) -> list[Path]:
+        """Every run directory registered in this store (whether or not it still exists)."""
+        if not self.runs_dir.is_dir():
+            return []
+        return sorted(
+            Path(json.loads(path.read_text())["run_dir"]) for path in self.runs_dir.glob("*.json")
+        )
+
+    def claim(self, key: StoreKey, wait: bool = False) -> Claim | None:
+        """Take the claim on computing the record of ``key``; None when another writer holds
+        it (with ``wait``, block until it is released instead)."""
+        path = self.path(key).with_suffix(_CLAIM_SUFFIX)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                os.close(descriptor)
+                return None
+            # The holder before us may have removed the file after we opened it: the lock
+            # we hold is then on a file no one else will see, so take the claim again.
+            try:
+                current = os.stat(path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(descriptor).st_ino:
+                os.ftruncate(descriptor, 0)
+                os.write(descriptor, f"{socket.gethostname()} {os.getpid()}\n".encode())
+                return Claim(path, descriptor)
+            os.close(descriptor)
 
     def video_facts(self, sha256: str) -> dict[str, Any] | None:
         """What was stored about the video file with ``sha256``; None when nothing was."""
@@ -93,14 +153,7 @@ class FeatureStore:
 
     def put_video_facts(self, sha256: str, facts: Mapping[str, Any]) -> None:
         """Store facts about a video file (JSON-ready values), atomically."""
-        path = self._facts_path(sha256)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f"{path.name}{_TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        try:
-            temporary.write_text(json.dumps(dict(facts), sort_keys=True))
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
+        _write_atomically(self._facts_path(sha256), json.dumps(dict(facts), sort_keys=True))
 
     def _facts_path(self, sha256: str) -> Path:
         return self.videos_dir / sha256[:2] / f"{sha256}.json"
@@ -161,7 +214,7 @@ class FeatureStore:
     def groups(self) -> list[StoreGroup]:
         """Every extractor version and config in the store, with its number of videos."""
         counts: Counter[tuple[str, str, str]] = Counter()
-        for path in self._record_paths():
+        for path in self.record_paths():
             version, _, config_hash = path.parent.parent.name.rpartition("-")
             counts[(path.parent.parent.parent.name, version, config_hash)] += 1
         return [StoreGroup(*key, videos=n) for key, n in sorted(counts.items())]
@@ -173,7 +226,7 @@ class FeatureStore:
         when the process that wrote it is gone or it is older than a day.
         """
         removed = 0
-        for directory in (self.signals_dir, self.videos_dir):
+        for directory in (self.signals_dir, self.videos_dir, self.runs_dir):
             if not directory.is_dir():
                 continue
             for path in directory.rglob(f"*{_TEMP_MARK}*"):
@@ -182,9 +235,36 @@ class FeatureStore:
                     removed += 1
         return removed
 
-    def _record_paths(self) -> Iterator[Path]:
+    def record_paths(self) -> Iterator[Path]:
+        """The files of every record in the store."""
         if self.signals_dir.is_dir():
             yield from self.signals_dir.glob("*/*/*/*.parquet")
+
+
+class Claim:
+    """A held claim on computing one record; :meth:`release` ends it."""
+
+    def __init__(self, path: Path, descriptor: int) -> None:
+        self.path = path
+        self._descriptor: int | None = descriptor
+
+    def release(self) -> None:
+        """Remove the claim file and drop the lock (idempotent)."""
+        if self._descriptor is None:
+            return
+        self.path.unlink(missing_ok=True)
+        os.close(self._descriptor)
+        self._descriptor = None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.name}{_TEMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 _STALE_SECONDS = 24 * 3600

@@ -7,20 +7,33 @@ video_frames``), then the features named ``extractor.signal.aggregation`` (aggre
 ``extractor.signal.f000`` … ``f099`` (non-aggregated set, ``nonagg``), or both
 (``combined``). A video enters the tables only when every extractor of the run has a
 stored record for it; the others are listed in ``failures.parquet``.
+
+Each video's row is cached in the store (:mod:`qualitylab.features.rowcache`), so writing
+the tables again, or for another run over the same videos, reads only the records of
+videos whose rows are not cached yet.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from qualitylab.atomic import write_parquet
-from qualitylab.features.aggregate import feature_table
+from qualitylab.features import aggregate
+from qualitylab.features.aggregate import feature_columns, feature_table, nonaggregated_columns
 from qualitylab.features.layout import TABLE_FILES, read_index, read_run_record, run_store
 from qualitylab.features.protocols import run_protocol
+from qualitylab.features.rowcache import RowCache, cache_key, row_key
 from qualitylab.features.store import FeatureStore, record_key
+
+# Cached rows are valid for this exact feature code only.
+_FEATURE_CODE = hashlib.sha256(inspect.getsource(aggregate).encode()).hexdigest()[:16]
 
 
 def load_signals(out_dir: str | Path) -> tuple[pd.DataFrame, list[dict[str, np.ndarray]]]:
@@ -55,11 +68,57 @@ def video_signals(out_dir: str | Path, video_id: str) -> tuple[pd.Series, dict[s
     return row, signals or {}
 
 
+def table_cache_key(run: Mapping[str, Any]) -> str:
+    """The row-cache key of a run's tables (see :mod:`qualitylab.features.rowcache`): its
+    extractors, the feature code and its protocol's aggregations."""
+    aggregations = ",".join(run_protocol(run).aggregations)
+    return cache_key(run["extractors"], f"{_FEATURE_CODE}:{aggregations}")
+
+
+def load_features(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The index rows whose videos have every extractor's record, and their combined
+    feature set (which holds every set type's columns), row for row; only rows missing
+    from the store's row cache are computed from the records."""
+    out_dir = Path(out_dir)
+    run = read_run_record(out_dir)
+    index = read_index(out_dir)
+    store = run_store(run, out_dir)
+    reads_prompt = any(entry["reads_prompt"] for entry in run["extractors"])
+    keys = [
+        row_key(sha256, prompt, reads_prompt) if isinstance(sha256, str) and sha256 else None
+        for sha256, prompt in zip(index["sha256"], index["prompt"])
+    ]
+    cache = RowCache(store.tables_dir, table_cache_key(run))
+    cached = cache.read([key for key in keys if key is not None])
+    new_keys: list[str] = []
+    new_rows: list[dict[str, np.ndarray]] = []
+    for key, sha256, prompt in zip(keys, index["sha256"], index["prompt"]):
+        if key is None or key in cached.index or key in new_keys:
+            continue
+        signals = _video_signals(store, run["extractors"], sha256, prompt)
+        if signals is not None:
+            new_keys.append(key)
+            new_rows.append(signals)
+    aggregations = run_protocol(run).aggregations
+    computed = (
+        feature_table(new_rows, "combined", index=new_keys, aggregations=aggregations)
+        if new_rows
+        else None
+    )
+    if computed is not None:
+        cache.add(computed)
+        cached = pd.concat([cached, computed]) if len(cached) else computed
+    keep = [position for position, key in enumerate(keys) if key in cached.index]
+    features = cached.loc[[keys[position] for position in keep]]
+    return index.iloc[keep].reset_index(drop=True), features.reset_index(drop=True)
+
+
 def build_table(out_dir: str | Path, set_type: str = "agg") -> pd.DataFrame:
     """The feature table of ``set_type`` (agg, nonagg or combined) for a features directory,
     with the aggregations of the run's protocol."""
-    index, rows = load_signals(out_dir)
-    return _table(index, rows, set_type, run_protocol(read_run_record(out_dir)).aggregations)
+    index, features = load_features(out_dir)
+    aggregations = run_protocol(read_run_record(out_dir)).aggregations
+    return _table(index, features, set_type, aggregations)
 
 
 def write_tables(out_dir: str | Path) -> tuple[dict[str, Path], int]:
@@ -68,27 +127,27 @@ def write_tables(out_dir: str | Path) -> tuple[dict[str, Path], int]:
     returns their paths and the row count."""
     out_dir = Path(out_dir)
     protocol = run_protocol(read_run_record(out_dir))
-    index, rows = load_signals(out_dir)
+    index, features = load_features(out_dir)
     paths = {}
     for set_type, name in TABLE_FILES.items():
         path = out_dir / name
         if set_type not in protocol.set_types:
             path.unlink(missing_ok=True)
             continue
-        write_parquet(_table(index, rows, set_type, protocol.aggregations), path)
+        write_parquet(_table(index, features, set_type, protocol.aggregations), path)
         paths[set_type] = path
     return paths, len(index)
 
 
 def _table(
-    index: pd.DataFrame,
-    rows: list[dict[str, np.ndarray]],
-    set_type: str,
-    aggregations: tuple[str, ...],
+    index: pd.DataFrame, features: pd.DataFrame, set_type: str, aggregations: tuple[str, ...]
 ) -> pd.DataFrame:
+    """The manifest's columns and facts beside the ``set_type`` columns of ``features``."""
     described = index.drop(columns=["sha256"])
-    features = feature_table(rows, set_type, aggregations=aggregations)
-    return pd.concat([described, features.reset_index(drop=True)], axis=1)
+    first = nonaggregated_columns("")[0]  # every signal has it in the combined set
+    prefixes = [column.removesuffix(first) for column in features.columns if column.endswith(first)]
+    chosen = feature_columns(prefixes, set_type, aggregations=aggregations)
+    return pd.concat([described, features[chosen]], axis=1)
 
 
 def _video_signals(
