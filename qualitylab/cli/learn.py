@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from qualitylab.cli.checks import require_column, require_paths
 from qualitylab.cli.common import (
     FeaturesArg,
     app,
@@ -91,6 +92,10 @@ def train(
     intervals, pairwise accuracy within --pair-by, Spearman within each --group-by group
     and the constant-predictor yardstick.
     """
+    require_paths([*features, *([eval_source] if eval_source else [])], "train")
+    require_column(features[0], target, "--target")
+    if group_by is not None and len(features) == 1:  # stacked sets gain a dataset column
+        require_column(features[0], group_by, "--group-by")
     import optuna
 
     from qualitylab.learn.predictor import PredictorError

@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
+from qualitylab.cli.checks import require_paths
 from qualitylab.cli.common import StoreOpt, app, console, errors, extraction_progress, fail
 
 ModelOpt = Annotated[Path, typer.Option(help="A model directory written by `qualitylab train`.")]
@@ -73,6 +74,7 @@ def score(
     distribution (ood), the top 3 SHAP contributions and the predictor's id, plus every
     manifest column; print the ranking.
     """
+    require_paths([source, model, *([prompts] if prompts else [])], "score")
     from qualitylab.data.folder import read_input
     from qualitylab.data.manifest import ManifestError
     from qualitylab.features.run import RunError

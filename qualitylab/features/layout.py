@@ -24,11 +24,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from qualitylab.features.store import FeatureStore
+
+if TYPE_CHECKING:  # pandas loads when a table is read: path checks stay quick
+    import pandas as pd
 
 RUN_FILE = "run.json"
 INDEX_FILE = "index.parquet"
@@ -52,6 +53,8 @@ def read_run_record(out_dir: str | Path) -> dict[str, Any]:
 
 def read_index(out_dir: str | Path) -> pd.DataFrame:
     """The ``index.parquet`` of a run directory."""
+    import pandas as pd
+
     path = Path(out_dir) / INDEX_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{out_dir}: no {INDEX_FILE}; run extract-features first")
@@ -73,6 +76,8 @@ def read_feature_table(path: str | Path) -> tuple[pd.DataFrame, list[dict]]:
         path = widest_table(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such feature table")
+    import pandas as pd
+
     table = pd.read_csv(path) if path.suffix.lower() == ".csv" else pd.read_parquet(path)
     run = feature_run(path)
     return table, run["extractors"] if run else []

@@ -124,6 +124,11 @@ class Predictor:
     info: PredictorInfo
     id: str = ""
 
+    @classmethod
+    def load(cls, model_dir: str | Path) -> Predictor:
+        """The predictor saved in ``model_dir`` (see :func:`load_predictor`)."""
+        return load_predictor(model_dir)
+
     @property
     def columns(self) -> list[str]:
         """The feature schema: the columns the model reads, in order."""
