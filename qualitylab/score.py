@@ -52,10 +52,13 @@ SCORE_COLUMNS = [
 
 @dataclass
 class ScoreResult:
-    """The scores of a run (ranked, failed videos last with their error) and its notes."""
+    """The scores of a run (ranked, failed videos last with their error), its notes, and
+    how many videos had features computed or all taken from the store."""
 
     scores: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    computed: int = 0
+    reused: int = 0
 
 
 def extraction_plan(
@@ -157,8 +160,10 @@ def score_manifest(
     parts = [result.scores, failed, skipped if skipped is not None else pd.DataFrame()]
     scores = pd.concat([part for part in parts if not part.empty], ignore_index=True)
     scores = scores.reindex(columns=SCORE_COLUMNS).assign(predictor_id=predictor.id)
+    scores["rank"] = scores["rank"].astype("Int64")  # stays an integer beside failed videos
     passed = [c for c in manifest.table.columns if c not in scores.columns]
     result.scores = scores.merge(manifest.table[["id", *passed]], on="id", how="left")
+    result.computed, result.reused = summary.computed, summary.reused
     return result
 
 

@@ -94,6 +94,9 @@ def test_a_broken_video_is_recorded_and_the_run_goes_on(small_loop, tmp_path: Pa
     out = tmp_path / "scores.csv"
     result = _score(str(folder), "--model", str(small_loop.model_dir), "--out", str(out))
     assert result.exit_code == 1
+    assert "4 videos: " in result.output and "from the store, 1 not scored" in result.output
+    assert pd.read_csv(out)["rank"].dropna().map(float.is_integer).all()
+    assert out.read_text().splitlines()[1].startswith("1,")  # written as 1, not 1.0
     scores = pd.read_csv(out).set_index("id")
     assert scores["predicted_score"].notna().sum() == 3
     assert pd.isna(scores.loc["broken", "predicted_score"]) and scores.loc["broken", "error"]

@@ -109,6 +109,10 @@ def score(
     out.parent.mkdir(parents=True, exist_ok=True)
     result.scores.to_csv(out, index=False)
     _print_scores(result, predictor)
+    console.print(
+        f"{len(result.scores)} videos: {result.computed} computed, {result.reused} from the "
+        f"store, {int(result.scores['error'].notna().sum())} not scored"
+    )
     console.print(f"scores: {out}  (features: {run_dir})")
     failed = int(result.scores["error"].notna().sum())
     if failed and not allow_failures:
