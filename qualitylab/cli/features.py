@@ -259,7 +259,7 @@ def features_ls(
         read_run_record,
         run_store,
     )
-    from qualitylab.features.store import record_key
+    from qualitylab.features.store import run_entry_key
 
     try:
         run = read_run_record(out)
@@ -278,15 +278,7 @@ def features_ls(
     hashed = index[index["sha256"].notna()]
     for entry in run["extractors"]:
         stored = sum(
-            store.has(
-                record_key(
-                    sha256,
-                    entry["name"],
-                    entry["version"],
-                    entry["config_hash"],
-                    prompt if entry["reads_prompt"] else None,
-                )
-            )
+            store.has(run_entry_key(entry, sha256, prompt))
             for sha256, prompt in zip(hashed["sha256"], hashed["prompt"])
         )
         groups.add_row(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from qualitylab.features.layout import INDEX_FILE, read_run_record
-from qualitylab.features.store import FeatureStore, StoreKey, record_key
+from qualitylab.features.store import FeatureStore, StoreKey, run_entry_key
 from qualitylab.features.tables import table_cache_key
 
 # Records younger than this are never collected: a run in progress may need them.
@@ -134,13 +134,7 @@ def _run_keys(run_dir: Path, run: dict) -> list[StoreKey]:
         return []
     index = pd.read_parquet(run_dir / INDEX_FILE, columns=["sha256", "prompt"])
     return [
-        record_key(
-            sha256,
-            entry["name"],
-            entry["version"],
-            entry["config_hash"],
-            prompt if entry["reads_prompt"] else None,
-        )
+        run_entry_key(entry, sha256, prompt)
         for sha256, prompt in zip(index["sha256"], index["prompt"])
         if isinstance(sha256, str) and sha256
         for entry in run["extractors"]

@@ -70,6 +70,18 @@ def record_key(
     return StoreKey(sha256, extractor, version, config_hash)
 
 
+def run_entry_key(entry: Mapping[str, Any], sha256: str, prompt: str) -> StoreKey:
+    """The key of a video's record for one extractor entry of a run record (``run.json``:
+    name, version, config hash and whether it reads the prompt)."""
+    return record_key(
+        sha256,
+        entry["name"],
+        entry["version"],
+        entry["config_hash"],
+        prompt if entry["reads_prompt"] else None,
+    )
+
+
 @dataclass
 class SignalRecord:
     """The raw output of one extractor on one video, with the frames it was computed on."""

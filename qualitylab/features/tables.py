@@ -30,7 +30,7 @@ from qualitylab.features.aggregate import feature_columns, feature_table, nonagg
 from qualitylab.features.layout import TABLE_FILES, read_index, read_run_record, run_store
 from qualitylab.features.protocols import run_protocol
 from qualitylab.features.rowcache import RowCache, cache_key, row_key
-from qualitylab.features.store import FeatureStore, record_key
+from qualitylab.features.store import FeatureStore, run_entry_key
 
 # Cached rows are valid for this exact feature code only.
 _FEATURE_CODE = hashlib.sha256(inspect.getsource(aggregate).encode()).hexdigest()[:16]
@@ -163,13 +163,7 @@ def _video_signals(
         return None
     signals: dict[str, np.ndarray] = {}
     for entry in extractors:
-        key = record_key(
-            sha256,
-            entry["name"],
-            entry["version"],
-            entry["config_hash"],
-            prompt if entry["reads_prompt"] else None,
-        )
+        key = run_entry_key(entry, sha256, prompt)
         if not store.has(key):
             if partial:
                 continue
