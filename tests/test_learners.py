@@ -25,6 +25,7 @@ from qualitylab.learn.predictor import (
     save_predictor,
 )
 from qualitylab.learn.train import TrainConfig, train
+from qualitylab.learn.unitweight import UnitWeightedRanker, spearman_per_column
 from qualitylab.score import score_table
 
 FEATURES = [f"fam.sig{j}.mean" for j in range(4)]
@@ -38,7 +39,7 @@ def _table(rows: int = 80, seed: int = 0) -> pd.DataFrame:
     return table
 
 
-@pytest.mark.parametrize("learner", ["rf", "ridge", "hgb", "pairwise"])
+@pytest.mark.parametrize("learner", ["rf", "ridge", "hgb", "pairwise", "vote"])
 def test_each_learner_trains_saves_loads_and_predicts(learner, tmp_path) -> None:
     table = _table()
     config = TrainConfig(target="human_score", learner=learner, tuning="defaults", cv=4)
@@ -102,6 +103,27 @@ def test_pairwise_learner_learns_the_order_within_groups() -> None:
     assert differences.shape == (300, 3) and set(labels) <= {0, 1}
     with pytest.raises(ValueError, match="two differently rated rows"):
         PairwiseRanker().fit(X[:3], np.ones(3), groups=np.arange(3))
+
+
+def test_vote_weighs_the_strongest_features_equally_with_their_signs() -> None:
+    rng = np.random.default_rng(0)
+    good, bad = rng.normal(size=200), rng.normal(size=200)
+    X = np.column_stack([good, rng.normal(size=200), -bad, rng.normal(size=(200, 3))])
+    y = 3 + good + bad
+    ranker = UnitWeightedRanker(k=2).fit(X, y)
+    assert sorted(ranker.selected_) == [0, 2]
+    direction = ranker.coef_ / np.abs(ranker.coef_).max()
+    np.testing.assert_allclose(direction, [1, 0, -1, 0, 0, 0], atol=1e-12)
+    predicted = ranker.predict(X)
+    assert abs(predicted.mean() - y.mean()) < 1e-9  # on the rating's scale
+    assert spearman_per_column(X, y)[0] > 0.5 and spearman_per_column(X, y)[2] < -0.5
+    # more features than columns: every column, none twice
+    assert len(UnitWeightedRanker(k=50).fit(X, y).selected_) == 6
+    np.testing.assert_array_equal(spearman_per_column(np.ones((5, 1)), np.arange(5.0)), [0.0])
+    with pytest.raises(ValueError, match="at least 1"):
+        UnitWeightedRanker(k=0).fit(X, y)
+    with pytest.raises(ValueError, match="--task regression"):
+        TrainConfig(target="human_score", learner="vote", task="classification")
 
 
 def test_pairwise_needs_its_pair_column_and_a_regression() -> None:

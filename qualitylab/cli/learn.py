@@ -37,7 +37,11 @@ def train(
         float, typer.Option(help="Classification: a row is positive when target >= threshold.")
     ] = 5.5,
     learner: Annotated[
-        str, typer.Option(help="rf (Random Forest), ridge, hgb (gradient boosting) or pairwise.")
+        str,
+        typer.Option(
+            help="rf (Random Forest), ridge, hgb (gradient boosting), pairwise or vote "
+            "(unit-weighted mean of the k strongest features)."
+        ),
     ] = "rf",
     space: Annotated[
         str,

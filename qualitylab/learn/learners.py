@@ -11,10 +11,14 @@
 - ``pairwise``: the same rank normalisation + :class:`PairwiseRanker`, which learns from
   which of two videos of the same group (``--pair-by``, default prompt) people preferred.
   Regression only.
+- ``vote``: the same rank normalisation + :class:`UnitWeightedRanker`, the equally
+  weighted, signed mean of the ``k`` features whose Spearman correlation with the rating
+  is strongest on the training rows (an "improper linear model": almost nothing to
+  overfit, so it holds up on generators it never saw). Regression only.
 
 ``DEFAULTS`` are the robust settings used when nothing is tuned; ``GRIDS`` the candidates
-a nested grouped inner cross-validation chooses from (regularisation strength only,
-strongest first).
+a nested grouped inner cross-validation chooses from (one setting: regularisation strength,
+strongest first, or the vote's number of features, fewest first).
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ from sklearn.preprocessing import QuantileTransformer
 
 from qualitylab.learn.pairwise import PairwiseRanker
 from qualitylab.learn.tune import make_model
+from qualitylab.learn.unitweight import UnitWeightedRanker
 
-LearnerName = Literal["rf", "ridge", "hgb", "pairwise"]
-LEARNERS: tuple[str, ...] = ("rf", "ridge", "hgb", "pairwise")
+LearnerName = Literal["rf", "ridge", "hgb", "pairwise", "vote"]
+LEARNERS: tuple[str, ...] = ("rf", "ridge", "hgb", "pairwise", "vote")
+# Learners that order videos and map the order to the rating: no classifier form.
+RANKING_LEARNERS = ("pairwise", "vote")
 TREE_LEARNERS = ("rf", "hgb")
 MAX_QUANTILES = 100
 
@@ -47,10 +54,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "ridge": {"alpha": 100.0},
     "pairwise": {"C": 0.01},
+    "vote": {"k": 10},
 }
 GRIDS: dict[str, list[dict[str, Any]]] = {
     "ridge": [{"alpha": alpha} for alpha in (3000.0, 1000.0, 300.0, 100.0, 30.0, 10.0, 3.0, 1.0)],
     "pairwise": [{"C": c} for c in (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)],
+    "vote": [{"k": k} for k in (3, 5, 10, 20, 40)],
 }
 
 
@@ -58,9 +67,9 @@ def check_learner(learner: str, task: str) -> None:
     """ValueError for an unknown learner or one that cannot learn ``task``."""
     if learner not in LEARNERS:
         raise ValueError(f"unknown learner {learner!r}; expected one of {list(LEARNERS)}")
-    if learner == "pairwise" and task != "regression":
+    if learner in RANKING_LEARNERS and task != "regression":
         raise ValueError(
-            "the pairwise learner learns an order of videos; use it with --task regression"
+            f"the {learner} learner learns an order of videos; use it with --task regression"
         )
 
 
@@ -88,6 +97,8 @@ def build(learner: str, task: str, params: dict[str, Any], seed: int, rows: int)
     )
     if learner == "pairwise":
         return Pipeline([impute, rank, ("ranker", PairwiseRanker(**params))])
+    if learner == "vote":
+        return Pipeline([impute, rank, ("ranker", UnitWeightedRanker(**params))])
     linear = LogisticRegression(max_iter=1000) if task == "classification" else Ridge()
     linear.set_params(**final_step_params(learner, task, params))
     return Pipeline([impute, rank, ("linear", linear)])

@@ -38,6 +38,15 @@ def within_group_pairs(
     return X[first] - X[second], (y[first] > y[second]).astype(int)
 
 
+def rating_line(score: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Slope and intercept of the least-squares line from a learned score to the rating,
+    the slope kept non-negative (a negative one would reverse the learned order: it is set
+    to 0, and every prediction is then the mean rating)."""
+    spread = score.var()
+    slope = max(0.0, float(np.cov(score, y, bias=True)[0, 1] / spread)) if spread > 0 else 0.0
+    return slope, float(y.mean() - slope * score.mean())
+
+
 class PairwiseRanker(RegressorMixin, BaseEstimator):
     """Learns a linear score from within-group comparisons (a RankSVM-like logistic model).
 
@@ -70,11 +79,8 @@ class PairwiseRanker(RegressorMixin, BaseEstimator):
         logistic = LogisticRegression(C=self.C, fit_intercept=False, max_iter=self.max_iter)
         self.direction_ = logistic.fit(both, both_labels).coef_[0]
         self.pairs_ = len(labels)
-        score = X @ self.direction_
-        spread = score.var()
-        slope = max(0.0, float(np.cov(score, y, bias=True)[0, 1] / spread)) if spread > 0 else 0.0
+        slope, self.intercept_ = rating_line(X @ self.direction_, y)
         self.coef_ = slope * self.direction_
-        self.intercept_ = float(y.mean() - slope * score.mean())
         return self
 
     def predict(self, X: Any) -> np.ndarray:

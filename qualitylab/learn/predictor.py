@@ -11,7 +11,7 @@ extractors and frame sampling of the features, package versions, seed),
 The predictor owns what depends on its learner: the feature matrix in schema order, the
 positive class, the uncertainty (the standard deviation of a forest's trees' predictions;
 NaN for the other learners, which have no ensemble of equals to disagree) and SHAP
-(TreeExplainer for rf and hgb, LinearExplainer for ridge and pairwise; see
+(TreeExplainer for rf and hgb, LinearExplainer for ridge, pairwise and vote; see
 :mod:`qualitylab.learn.explain`).
 
 Saving is atomic: the files are written into a temporary directory beside ``MODEL_DIR``
@@ -57,7 +57,10 @@ _PACKAGES = ("scikit-learn", "numpy", "optuna", "skops", "pandas")
 # Types a predictor file may contain beyond skops' defaults: scikit-learn's and numpy's,
 # and qualitylab's own estimators by exact name.
 _TRUSTED_PREFIXES = ("sklearn.", "numpy.")
-_TRUSTED_TYPES = ("qualitylab.learn.pairwise.PairwiseRanker",)
+_TRUSTED_TYPES = (
+    "qualitylab.learn.pairwise.PairwiseRanker",
+    "qualitylab.learn.unitweight.UnitWeightedRanker",
+)
 _FORMAT_1_TUNING = "thesis: Optuna on one 80/20 hold-out of all rows (format 1 predictor)"
 
 

@@ -10,11 +10,12 @@ Tuning (``TrainConfig.tuning``; the resolved choice and its reason are in
   every fold uses those settings (the thesis protocol; the CV estimate saw the rows the
   settings were chosen on). ``rf`` only.
 - ``nested``: each fold chooses its settings from its own training rows only: Optuna on a
-  grouped hold-out of them (``rf``), or the regularisation strength with the best inner
-  grouped cross-validation (``ridge``, ``pairwise``: leave-one-group-out inside a
-  leave-one-group-out fold, else 3 grouped folds). The final model chooses on all rows.
+  grouped hold-out of them (``rf``), or the one setting of the learner's grid (``ridge``,
+  ``pairwise``: regularisation strength; ``vote``: number of features) with the best
+  inner grouped cross-validation (leave-one-group-out inside a leave-one-group-out fold,
+  else 3 grouped folds). The final model chooses on all rows.
 - ``defaults``: the learner's robust defaults (:data:`qualitylab.learn.learners.DEFAULTS`).
-- ``auto``: ``nested`` for ridge and pairwise; for rf ``nested`` when a fold's hold-out
+- ``auto``: ``nested`` for ridge, pairwise and vote; for rf ``nested`` when a fold's hold-out
   would hold at least ``MIN_HOLDOUT_ROWS`` rows, else ``defaults``; ``defaults`` for hgb.
 
 Rows whose target is missing are left out (and counted). Classification labels are
@@ -240,7 +241,7 @@ def _resolve_tuning(config: TrainConfig, rows: int) -> tuple[str, str]:
     folds = 5 if config.cv == "logo" else config.cv
     holdout_rows = int(rows * (1 - 1 / folds) * 0.2)
     if mode == "auto":
-        if config.learner in ("ridge", "pairwise"):
+        if config.learner in ("ridge", "pairwise", "vote"):
             mode = "nested"
         elif config.learner == "rf" and holdout_rows >= MIN_HOLDOUT_ROWS:
             mode = "nested"
