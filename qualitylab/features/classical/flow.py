@@ -160,7 +160,9 @@ def flow_reductions(flow: np.ndarray) -> tuple[float, ...]:
     """The 18 reductions of an [H, W, 2] flow field, in the order of the signal names."""
     flow_x, flow_y = cv2.split(np.ascontiguousarray(flow))
     # numpy rather than cv2.magnitude, whose last bit depends on memory alignment.
-    magnitude = np.sqrt(flow_x * flow_x + flow_y * flow_y)
+    magnitude = flow_x * flow_x
+    magnitude += flow_y * flow_y
+    np.sqrt(magnitude, out=magnitude)
     angle = np.arctan2(flow_x, flow_y)
     return reduce_values(flow) + reduce_values(magnitude) + reduce_values(angle)
 
