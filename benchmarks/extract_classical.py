@@ -15,8 +15,9 @@ signal by signal before the speeds are printed.
     uv run python benchmarks/extract_classical.py --stages        # where the time goes
 
 ``--stages`` times each stage of both on the first frames of one video of each frame size
-in the set, in this process with one OpenCV thread, as CPU milliseconds per frame or per
-pair (see "Where the time goes" in benchmarks/README.md).
+in the set, in this process with one OpenCV thread and the allocator settings of the
+engine's workers, as CPU milliseconds per frame or per pair (see "Where the time goes" in
+benchmarks/README.md).
 
 Without ``--manifest`` it uses ../shared/datasets/t2v-human-5models, or the embedded demo
 set when that is absent.
@@ -50,6 +51,7 @@ from qualitylab.features.extract import VideoResult, VideoTask, plan_extractors
 from qualitylab.features.run import extract_features
 from qualitylab.features.store import FeatureStore, SignalRecord, record_key
 from qualitylab.features.tables import load_signals
+from qualitylab.workers import retain_freed_memory
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "t2v-human-5models"
 FEATURES = ("ssim", "flow", "technical")
@@ -294,6 +296,7 @@ def per_video_overheads(path: str) -> dict[str, float]:
 def print_stages(paths: list[str], frames: int) -> None:
     """Print the stage breakdown for one video of each frame size among ``paths``."""
     cv2.setNumThreads(1)
+    retain_freed_memory()  # as in the engine's workers (for both columns)
     by_size: dict[tuple[int, int], str] = {}
     for path in paths:
         info = probe(path)
