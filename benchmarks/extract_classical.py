@@ -1,13 +1,14 @@
 """Classical extraction: the engine against a naive reference, at identical settings.
 
-The naive reference is what a straightforward script does: for each extractor in turn,
-decode every video again, walk it one pair of frames at a time in one process, and
-compute each signal with the obvious library call — scikit-image's
-``structural_similarity`` on ``rgb2gray`` frames, OpenCV's flow followed by numpy
-reductions, and numpy/scipy formulas for the technical checks. The engine decodes each
-video once for all extractors, uses the project's vectorised extractors, and spreads
-videos over worker processes. Both write nothing the other reads; the values are compared
-signal by signal before the speeds are printed.
+The naive reference (benchmarks/naive_classical.py) is what a straightforward script
+does: for each extractor in turn, decode every video again, walk it one pair of frames at
+a time in one process, and compute each signal with the obvious library call —
+scikit-image's ``structural_similarity`` on ``rgb2gray`` frames, OpenCV's flow followed
+by numpy reductions, and numpy/scipy formulas for the technical checks. The engine
+decodes each video once for all extractors, uses the project's vectorised extractors, and
+spreads videos over worker processes. Both write nothing the other reads; the values are
+compared signal by signal before the speeds are printed, as wall-clock time and as CPU
+time (all processes; on a machine shared with other work the CPU ratio is the steadier).
 
     uv run python benchmarks/extract_classical.py                 # the shared real set
     uv run python benchmarks/extract_classical.py --limit 40      # its first 40 videos
@@ -26,7 +27,6 @@ set when that is absent.
 from __future__ import annotations
 
 import argparse
-import math
 import pickle
 import resource
 import tempfile
@@ -36,9 +36,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from scipy import ndimage, signal
-from skimage.color import rgb2gray
-from skimage.metrics import structural_similarity
 
 from qualitylab.data.manifest import load_manifest
 from qualitylab.data.samples import build_demo_dataset
@@ -58,125 +55,11 @@ FEATURES = ("ssim", "flow", "technical")
 # Largest accepted difference between engine and reference, relative to max(1, |reference|).
 TOLERANCE = {"ssim": 1e-4, "flow": 1e-4, "technical": 1e-4}
 
-Signals = dict[str, list[float]]
-
-
-def naive_ssim(before: np.ndarray, after: np.ndarray) -> Signals:
-    return {"adjacent": [structural_similarity(rgb2gray(before), rgb2gray(after), data_range=1.0)]}
-
-
-def naive_flow(before: np.ndarray, after: np.ndarray) -> Signals:
-    grey_before = cv2.cvtColor(before, cv2.COLOR_RGB2GRAY)
-    grey_after = cv2.cvtColor(after, cv2.COLOR_RGB2GRAY)
-    flow = compute_flow(grey_before, grey_after, FlowConfig()).astype(np.float64)
-    quantities = {
-        "flow": flow,
-        "magnitude": np.sqrt(flow[..., 0] ** 2 + flow[..., 1] ** 2),
-        "angle": np.arctan2(flow[..., 0], flow[..., 1]),
-    }
-    out: Signals = {}
-    for name, values in quantities.items():
-        reductions = {
-            "sum": values.sum(),
-            "median": np.median(values),
-            "mean": values.mean(),
-            "std": values.std(),
-            "min": values.min(),
-            "max": values.max(),
-        }
-        out.update({f"{name}_{key}": [value] for key, value in reductions.items()})
-    return out
-
-
-def naive_frame_checks(frame: np.ndarray, config: TechnicalConfig) -> Signals:
-    luma = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float64)
-    rgb = frame.astype(np.float64)
-    rg = rgb[..., 0] - rgb[..., 1]
-    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
-    kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float64)
-    height, width = luma.shape
-    noise = np.abs(signal.convolve2d(luma, kernel, mode="valid")).sum()
-    clipped = float(np.mean(luma >= config.clip_level))
-    brightness = luma.mean()
-    return {
-        "brightness": [brightness],
-        "dark": [float(brightness < config.dark_threshold)],
-        "clipped_share": [clipped],
-        "overexposed": [float(clipped > config.overexposed_share)],
-        "sharpness": [ndimage.laplace(luma, mode="mirror").var()],
-        "colourfulness": [
-            math.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * math.hypot(rg.mean(), yb.mean())
-        ],
-        "noise": [math.sqrt(math.pi / 2) * noise / (6 * (width - 2) * (height - 2))],
-        "blockiness": [naive_blockiness(luma)],
-    }
-
-
-def naive_blockiness(luma: np.ndarray) -> float:
-    edges, inner = [], []
-    for oriented in (luma, luma.T):
-        if oriented.shape[0] >= 16:
-            steps = np.abs(np.diff(oriented, axis=0))
-            at_edge = (np.arange(steps.shape[0]) % 8) == 7
-            edges.append(steps[at_edge].ravel())
-            inner.append(steps[~at_edge].ravel())
-    if not edges:
-        return 1.0
-    return (np.concatenate(edges).mean() + 1) / (np.concatenate(inner).mean() + 1)
-
-
-def naive_pair_checks(before: np.ndarray, after: np.ndarray, config: TechnicalConfig) -> Signals:
-    first = cv2.cvtColor(before, cv2.COLOR_RGB2GRAY).astype(np.float64)
-    second = cv2.cvtColor(after, cv2.COLOR_RGB2GRAY).astype(np.float64)
-    difference = np.abs(second - first).mean()
-    change = abs(second.mean() - first.mean())
-    return {
-        "frame_diff": [difference],
-        "static": [float(difference < config.static_threshold)],
-        "brightness_change": [change],
-        "brightness_jump": [float(change > config.jump_threshold)],
-    }
-
-
-def naive_video(extractor: str, path: str) -> Signals:
-    """One extractor's signals for one video, decoding it afresh, one pair at a time."""
-    config = TechnicalConfig()
-    collected: Signals = {}
-
-    def add(values: Signals) -> None:
-        for name, value in values.items():
-            collected.setdefault(name, []).extend(value)
-
-    previous = None
-    for frame in iter_frames(path):
-        image = frame.image
-        if extractor == "technical":
-            add(naive_frame_checks(image, config))
-        if previous is not None:
-            pair: Callable[[np.ndarray, np.ndarray], Signals] = {
-                "ssim": naive_ssim,
-                "flow": naive_flow,
-                "technical": lambda a, b: naive_pair_checks(a, b, config),
-            }[extractor]
-            add(pair(previous, image))
-        previous = image
-    return collected
-
 
 def cpu_seconds() -> float:
     """CPU seconds used so far by this process and its finished child processes."""
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     return sum(u.ru_utime + u.ru_stime for u in usage)
-
-
-def naive_run(paths: list[str]) -> tuple[dict[str, dict[str, np.ndarray]], float]:
-    started = time.perf_counter()
-    results: dict[str, dict[str, np.ndarray]] = {path: {} for path in paths}
-    for extractor in FEATURES:
-        for path in paths:
-            for name, values in naive_video(extractor, path).items():
-                results[path][f"{extractor}.{name}"] = np.asarray(values, np.float64)
-    return results, time.perf_counter() - started
 
 
 def compare(
@@ -208,6 +91,8 @@ def cpu_ms(work: Callable[[], object], repeat: int) -> float:
 def stage_times(path: str, frames: int) -> dict[str, float]:
     """CPU ms per frame or pair of each stage of the engine and of the naive reference,
     on the first ``frames`` frames of the video at ``path``."""
+    import naive_classical as naive
+
     images = [frame.image for _, frame in zip(range(frames), iter_frames(path))]
     pairs = list(zip(images[:-1], images[1:]))
     greys = [luma(image) for image in images]
@@ -251,20 +136,21 @@ def stage_times(path: str, frames: int) -> dict[str, float]:
         "technical: pair measures": cpu_ms(each(technical.pair_measures, grey_pairs), 3),
     }
     per_pair = {name: value / len(pairs) for name, value in per_pair.items()}
-    naive = {
+    reference = {
         "naive: decode (x3, once per extractor)": 3 * per_frame["decode (PyAV, to RGB)"],
-        "naive: ssim (skimage) per pair": cpu_ms(each(naive_ssim, pairs), 1) / len(pairs),
-        "naive: flow + numpy reductions per pair": cpu_ms(each(naive_flow, pairs), 1) / len(pairs),
+        "naive: ssim (skimage) per pair": cpu_ms(each(naive.naive_ssim, pairs), 1) / len(pairs),
+        "naive: flow + numpy reductions per pair": cpu_ms(each(naive.naive_flow, pairs), 1)
+        / len(pairs),
         "naive: technical per frame": cpu_ms(
-            each(lambda image: naive_frame_checks(image, config), images), 1
+            each(lambda image: naive.naive_frame_checks(image, config), images), 1
         )
         / count,
         "naive: technical per pair": cpu_ms(
-            each(lambda a, b: naive_pair_checks(a, b, config), pairs), 1
+            each(lambda a, b: naive.naive_pair_checks(a, b, config), pairs), 1
         )
         / len(pairs),
     }
-    return {**per_frame, **per_pair, **naive}
+    return {**per_frame, **per_pair, **reference}
 
 
 def per_video_overheads(path: str) -> dict[str, float]:
@@ -368,8 +254,10 @@ def main() -> None:
             f"({summary.frames} frames; {engine_cpu:.1f} CPU s in all its processes)"
         )
 
+        import naive_classical
+
         cpu_before = cpu_seconds()
-        naive, naive_seconds = naive_run(paths)
+        naive, naive_seconds = naive_classical.naive_run(paths, FEATURES)
         naive_cpu = cpu_seconds() - cpu_before
         print(
             f"naive reference: {naive_seconds:.1f} s, {len(paths) / naive_seconds:.3f} videos/s "
