@@ -33,11 +33,6 @@ from qualitylab.features.registry import FLOW_QUANTITIES, FLOW_REDUCTIONS
 SIGNALS = tuple(f"{q}_{r}" for q in FLOW_QUANTITIES for r in FLOW_REDUCTIONS)
 MIN_SIDE = 12
 
-# The median's sample size, and its margin (in sample positions) on each side of the
-# sample's middle: at least 5 standard deviations of the middle's position.
-_MEDIAN_SAMPLE = 2**14
-_MEDIAN_MARGIN = 512
-
 _DIS_PRESETS = {
     "ultrafast": cv2.DISOpticalFlow_PRESET_ULTRAFAST,
     "fast": cv2.DISOpticalFlow_PRESET_FAST,
@@ -110,50 +105,20 @@ def reduce_values(values: np.ndarray) -> tuple[float, ...]:
     """
     flat = np.ascontiguousarray(values).reshape(-1)
     mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(flat.reshape(-1, 1)))
-    if not math.isfinite(mean):  # NaN or inf: sort, which orders NaN last
+    if not math.isfinite(mean):  # NaN or inf: from a sort, which orders NaN last
         ordered = np.sort(flat)
-        return (
-            mean * len(flat),
-            float(_middle(ordered, len(flat) // 2 - 1, len(flat) // 2)),
-            mean,
-            std,
-            float(ordered[0]),
-            float(ordered[-1]),
-        )
+        return mean * len(flat), median(ordered), mean, std, float(ordered[0]), float(ordered[-1])
     return mean * len(flat), median(flat), mean, std, float(flat.min()), float(flat.max())
 
 
 def median(values: np.ndarray) -> float:
-    """numpy's median of a 1-D array of finite floats, in the array's precision.
-
-    Exact, but faster than a sort on large arrays: a sorted strided sample brackets the
-    middle, and only the values inside the bracket are partitioned. When the bracket
-    misses the middle (which only very unusual orderings cause), the whole array is.
-    """
-    count = len(values)
-    lower, upper = (count - 1) // 2, count // 2
-    if count <= 4 * _MEDIAN_SAMPLE:
-        return float(_middle(np.partition(values, (lower, upper)), lower, upper))
-    sample = np.sort(values[:: count // _MEDIAN_SAMPLE])
-    centre, margin = len(sample) // 2, _MEDIAN_MARGIN
-    low = sample[max(centre - margin, 0)]
-    high = sample[min(centre + margin, len(sample) - 1)]
-    selected = values >= low
-    below = count - np.count_nonzero(selected)
-    selected &= values <= high
-    inside = values[selected]
-    if below <= lower and upper < below + len(inside):
-        lower, upper = lower - below, upper - below
-        return float(_middle(np.partition(inside, (lower, upper)), lower, upper))
-    return float(_middle(np.partition(values, (lower, upper)), lower, upper))
-
-
-def _middle(ordered: np.ndarray, lower: int, upper: int) -> np.floating:
-    """The median from an array whose positions ``lower`` and ``upper`` hold its order
-    statistics; the mean of the two, in the array's precision, when they differ."""
-    if lower == upper:
-        return ordered[lower]
-    return (ordered[lower] + ordered[upper]) / 2
+    """numpy's median of a 1-D array, in the array's precision, from one partition (which
+    numpy vectorises for a single position, unlike a sort or a two-position partition)."""
+    upper = len(values) // 2
+    ordered = np.partition(values, upper)
+    if len(values) % 2:
+        return float(ordered[upper])
+    return float((ordered[:upper].max() + ordered[upper]) / 2)
 
 
 def flow_reductions(flow: np.ndarray) -> tuple[float, ...]:
