@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import multiprocessing
 import signal
 from collections.abc import Callable, Iterator
@@ -52,6 +53,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _TRIM_BYTES, _MMAP_BYTES = 512 * 2**20, 32 * 2**20
 
 
+@functools.cache
 def retain_freed_memory() -> bool:
     """Make this process reuse the memory of freed large arrays instead of returning it to
     the system; False where the C library offers no such setting (not glibc).
@@ -60,7 +62,8 @@ def retain_freed_memory() -> bool:
     the next one of that size is faulted in and zeroed page by page again: per frame of
     720p video that is several new planes, and the page faults took about a third of the
     classical extractors' time (see benchmarks/README.md). The resident memory of the
-    process then stays at its peak instead of shrinking between videos.
+    process then stays at its peak instead of shrinking between videos. Acts once per
+    process; later calls return the first call's answer.
     """
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c"))
