@@ -15,7 +15,7 @@ from skimage.metrics import structural_similarity
 
 from qualitylab.features import registry
 from qualitylab.features.base import Chunk
-from qualitylab.features.classical import technical
+from qualitylab.features.classical import flow, technical
 from qualitylab.features.classical.flow import FlowConfig, compute_flow
 from qualitylab.features.classical.ssim import ssim
 
@@ -228,6 +228,35 @@ def test_flow_reductions_match_numpy() -> None:
             assert out[f"{quantity}_{reduction}"][0] == pytest.approx(
                 expected, rel=1e-4, abs=1e-4
             ), f"{quantity}_{reduction}"
+
+
+def _median_cases() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(RNG_SEED)
+    normal = rng.normal(size=2**20 + 1).astype(np.float32)
+    return {
+        "odd": normal,
+        "even": normal[:-1],
+        "mostly-ties": np.concatenate([np.zeros(900_000, np.float32), normal[:100_001]]),
+        "all-equal": np.full(300_000, 3.5, np.float32),
+        "sorted": np.sort(normal),
+        "reversed": np.sort(normal)[::-1].copy(),
+        "small-even": normal[:10],
+        "single": normal[:1],
+    }
+
+
+@pytest.mark.parametrize("case", list(_median_cases()))
+def test_median_is_numpys_exactly(case: str) -> None:
+    values = _median_cases()[case]
+    expected = np.median(values)  # float32 arithmetic, as the signal
+    assert flow.median(values) == float(expected)
+
+
+def test_reductions_of_values_with_nan_sort_nan_last() -> None:
+    values = np.array([3.0, np.nan, 1.0, 2.0], np.float32)
+    total, median, mean, std, low, high = flow.reduce_values(values)
+    assert median == 2.5 and low == 1.0
+    assert all(math.isnan(v) for v in (total, mean, std, high))
 
 
 def test_flow_of_identical_frames_is_zero() -> None:

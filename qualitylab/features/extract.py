@@ -33,7 +33,7 @@ from qualitylab.data.video import (
 from qualitylab.features.base import Chunk, Extractor, ExtractorConfig, ExtractorSpec, config_hash
 from qualitylab.features.registry import extractor_class, get_spec, resolve_config
 from qualitylab.features.store import FeatureStore, SignalRecord, StoreKey, record_key
-from qualitylab.workers import worker_pool
+from qualitylab.workers import retain_freed_memory, worker_pool
 
 # A chunk holds about this many bytes of decoded frames (at least one frame, at most 32).
 _CHUNK_BYTES = 64 * 2**20
@@ -368,7 +368,8 @@ def _file_size(task: VideoTask) -> int:
 
 
 def _init_worker(threads: int) -> None:
-    """Share the cores fairly between the workers."""
+    """Share the cores fairly between the workers; keep freed frame buffers for reuse."""
+    retain_freed_memory()
     # Read by torch when an extractor first imports it; importing it here would slow the
     # start of runs that need no torch.
     os.environ["OMP_NUM_THREADS"] = str(threads)

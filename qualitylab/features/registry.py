@@ -30,7 +30,7 @@ _CLASSICAL = "qualitylab.features.classical"
 SPECS: tuple[ExtractorSpec, ...] = (
     ExtractorSpec(
         name="ssim",
-        version="1",
+        version="2",
         kind="pair",
         signals=(SignalSpec("adjacent", "pair", True, "SSIM of neighbouring frames in grey"),),
         factory=f"{_CLASSICAL}.ssim:SSIMExtractor",

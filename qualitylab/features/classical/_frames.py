@@ -26,10 +26,11 @@ Prepared = TypeVar("Prepared")
 Compared = TypeVar("Compared")
 
 
-def unit_grey(frame: np.ndarray) -> np.ndarray:
+def unit_grey(frame: np.ndarray, offset: float = 0.0) -> np.ndarray:
     """The [H, W] ``float32`` grey image in [0, 1] of an RGB ``uint8`` frame, with
-    scikit-image's ``rgb2gray`` weights."""
-    return cv2.transform(frame.astype(np.float32, order="C"), _UNIT_GREY_WEIGHTS)
+    scikit-image's ``rgb2gray`` weights, minus ``offset``."""
+    weights = np.append(_UNIT_GREY_WEIGHTS, np.float32(-offset))[None]
+    return cv2.transform(frame.astype(np.float32, order="C"), weights)
 
 
 def luma(frame: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ Frames must be at least 12 px on each side after downscaling (OpenCV's DIS needs
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import cv2
@@ -100,27 +101,34 @@ def compute_flow(before: np.ndarray, after: np.ndarray, config: FlowConfig) -> n
 def reduce_values(values: np.ndarray) -> tuple[float, ...]:
     """Sum, median, mean, std (ddof=0), min and max of a float32 array, in that order.
 
-    The median is numpy's (the mean of the two middle values for an even count), taken
-    from a sorted copy: numpy's vectorised sort beats its partition on these sizes.
+    The median is numpy's (the mean of the two middle values for an even count).
     """
-    flat = values.reshape(-1, 1)
-    mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(flat))
-    ordered = np.sort(flat.reshape(-1))
-    middle = len(ordered) // 2
-    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-    return mean * len(ordered), float(median), mean, std, float(ordered[0]), float(ordered[-1])
+    flat = np.ascontiguousarray(values).reshape(-1)
+    mean, std = (float(v[0, 0]) for v in cv2.meanStdDev(flat.reshape(-1, 1)))
+    if not math.isfinite(mean):  # NaN or inf: from a sort, which orders NaN last
+        ordered = np.sort(flat)
+        return mean * len(flat), median(ordered), mean, std, float(ordered[0]), float(ordered[-1])
+    return mean * len(flat), median(flat), mean, std, float(flat.min()), float(flat.max())
+
+
+def median(values: np.ndarray) -> float:
+    """numpy's median of a 1-D array, in the array's precision, from one partition (which
+    numpy vectorises for a single position, unlike a sort or a two-position partition)."""
+    upper = len(values) // 2
+    ordered = np.partition(values, upper)
+    if len(values) % 2:
+        return float(ordered[upper])
+    return float((ordered[:upper].max() + ordered[upper]) / 2)
 
 
 def flow_reductions(flow: np.ndarray) -> tuple[float, ...]:
     """The 18 reductions of an [H, W, 2] flow field, in the order of the signal names."""
-    flow_x, flow_y = cv2.split(flow)
+    flow_x, flow_y = cv2.split(np.ascontiguousarray(flow))
     # numpy rather than cv2.magnitude, whose last bit depends on memory alignment.
-    magnitude = np.sqrt(flow_x * flow_x + flow_y * flow_y)
-    # torch's vectorised atan2 is within 1 ulp of numpy's and several times faster; it is
-    # imported here so that runs which compute no flow do not pay for importing torch.
-    import torch
-
-    angle = torch.atan2(torch.from_numpy(flow_x), torch.from_numpy(flow_y)).numpy()
+    magnitude = flow_x * flow_x
+    magnitude += flow_y * flow_y
+    np.sqrt(magnitude, out=magnitude)
+    angle = np.arctan2(flow_x, flow_y)
     return reduce_values(flow) + reduce_values(magnitude) + reduce_values(angle)
 
 

@@ -28,6 +28,7 @@ from qualitylab.features.extract import (
     VideoTask,
     extract_video,
 )
+from qualitylab.workers import retain_freed_memory
 
 
 def run_tasks_ray(
@@ -57,7 +58,7 @@ def run_tasks_ray(
         learned = [plan for plan in plans if plan.spec.weights]
         stages = {task: int(bool(classical)) + len(learned) for task in tasks}
         if classical:
-            extract = ray.remote(num_cpus=1, **env)(extract_video)
+            extract = ray.remote(num_cpus=1, **env)(_extract_in_worker)
             for task in tasks:
                 pending[extract.remote(task, classical, sampling, str(store_root))] = task
         for plan in learned:
@@ -78,6 +79,15 @@ def run_tasks_ray(
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _extract_in_worker(
+    task: VideoTask, plans: Sequence[ExtractorPlan], sampling: Sampling, store_root: str
+) -> VideoResult:
+    """:func:`extract_video` in a Ray worker process, which keeps freed frame buffers for
+    reuse as the local engine's workers do."""
+    retain_freed_memory()
+    return extract_video(task, plans, sampling, store_root)
 
 
 def _actor_pool(
@@ -102,6 +112,7 @@ class LearnedWorker:
     engine keeps loaded extractors per process)."""
 
     def __init__(self, plan: ExtractorPlan, sampling: Sampling, store_root: str) -> None:
+        retain_freed_memory()
         self.plan = plan
         self.sampling = sampling
         self.store_root = store_root
