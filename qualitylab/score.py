@@ -163,7 +163,7 @@ def score_manifest(
     result = score_table(table, predictor, index_config)
     if not result.scores.empty:
         per_scene, scene_notes = scene_scores(features_dir, predictor)
-        result.scores["scenes"] = result.scores["id"].map(per_scene).fillna("")
+        result.scores["scenes"] = [per_scene.get(i, "") for i in result.scores["id"]]
         result.notes += scene_notes
     result.notes = notes + result.notes
     failed = manifest.table[manifest.table["id"].isin(errors)][["id", "video", "prompt"]]

@@ -76,7 +76,9 @@ def test_cut_rules_match_pyscenedetects_detectors(seed: int) -> None:
     )
     assert detect_cuts(scores, video.timestamps, content).tolist() == expected
     adaptive = ScenesConfig(min_scene_seconds=0.5)
-    _, expected = _upstream(video.frames, AdaptiveDetector(min_scene_len=0.5))
+    _, expected = _upstream(
+        video.frames, AdaptiveDetector(min_scene_len=0.5, adaptive_threshold=2.0)
+    )
     assert detect_cuts(scores, video.timestamps, adaptive).tolist() == expected
 
 
@@ -218,3 +220,20 @@ def test_score_reports_per_scene_scores(small_loop, tmp_path: Path) -> None:
     _, scene_table = scene_features(tmp_path / "f")
     got = [scene["predicted_score"] for scene in scenes["scenes"]]
     np.testing.assert_allclose(got, predictor.score(scene_table), rtol=1e-6)
+
+
+def test_a_generate_run_records_its_scene_starts_and_tables_use_them(tmp_path: Path) -> None:
+    from test_generate_run import REQUESTS, FakeBackend, small_settings
+
+    from qualitylab.generate.run import generate_run
+
+    settings = small_settings(seed=7)
+    generate_run(REQUESTS[:1], tmp_path / "gen", settings, backend=FakeBackend(settings))
+    manifest = load_manifest(tmp_path / "gen" / "manifest.csv", ColumnMapping(targets=()))
+    assert manifest.table["scene_starts"].astype(str).tolist() == ["0 5"]  # 5 + 3 frames
+    extract_features(manifest, ["technical"], tmp_path / "f", workers=1)
+    videos, _ = scene_features(tmp_path / "f")
+    assert [(s.source, s.starts) for _, s in videos] == [("recorded", (0, 5))]
+    # Brightness steps 4 a frame within a scene; the cut (23 -> 37) is left out.
+    row = build_table(tmp_path / "f").iloc[0]
+    assert row["technical.brightness_change.max"] < 6
