@@ -237,3 +237,18 @@ def test_a_generate_run_records_its_scene_starts_and_tables_use_them(tmp_path: P
     # Brightness steps 4 a frame within a scene; the cut (23 -> 37) is left out.
     row = build_table(tmp_path / "f").iloc[0]
     assert row["technical.brightness_change.max"] < 6
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_real_single_shot_videos_rarely_get_a_cut(real_data_dir: Path, tmp_path: Path) -> None:
+    """The shared set's 157 text-to-video clips are single shots: 4 (2.5%) get a cut at the
+    default settings and protocol sampling (fast motion, or generated content that jumps)."""
+    from qualitylab.features.protocols import DEFAULT
+
+    manifest = load_manifest(real_data_dir / "manifest.csv", ColumnMapping(targets=()))
+    extract_features(
+        manifest, ["scenes"], tmp_path / "f", sampling=DEFAULT.sampling(), protocol=DEFAULT
+    )
+    videos, _ = scene_features(tmp_path / "f")
+    assert len(videos) <= 0.05 * len(manifest.table)
