@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from qualitylab.cli import app
 from qualitylab.data.joined import cut_matches, joined_video
 from qualitylab.data.manifest import ColumnMapping, load_manifest
 from qualitylab.data.video import write_video
@@ -187,6 +189,9 @@ def test_recorded_starts_mask_without_detection_and_key_the_row_cache(tmp_path: 
     assert plain_row["ssim.adjacent.min"][0] < 0.2 < recorded_row["ssim.adjacent.min"][0]
     videos, _ = scene_features(tmp_path / "recorded")
     assert videos[0][1].source == "recorded" and videos[0][1].starts == starts
+    shown = CliRunner().invoke(app, ["features", "show", str(tmp_path / "recorded"), "j"])
+    assert shown.exit_code == 0, shown.output
+    assert f"2 scenes (recorded), from frames 0 (0 s), {starts[1]} (" in shown.output
     bad = tmp_path / "bad.csv"
     pd.read_csv(path).assign(scene_starts="0 x").to_csv(bad, index=False)
     with pytest.raises(RunError, match="'j'.*scene_starts"):

@@ -86,6 +86,21 @@ def video_signals(out_dir: str | Path, video_id: str) -> tuple[pd.Series, dict[s
     return row, signals or {}
 
 
+def video_scene_list(out_dir: str | Path, video_id: str) -> Scenes | None:
+    """One video's scenes in a run (recorded or detected), None when it has neither;
+    KeyError when the id is not in the index."""
+    run = read_run_record(out_dir)
+    index = read_index(out_dir)
+    matches = index[index["id"] == video_id]
+    if matches.empty:
+        raise KeyError(f"no video with id {video_id!r} in {out_dir}")
+    row = matches.iloc[0]
+    records = _video_records(
+        run_store(run, out_dir), run["extractors"], row["sha256"], row["prompt"], partial=True
+    )
+    return video_scenes(records or {}, recorded_starts(matches)[0])
+
+
 def table_cache_key(run: Mapping[str, Any]) -> str:
     """The row-cache key of a run's tables (see :mod:`qualitylab.features.rowcache`): its
     extractors, the feature code and its protocol's aggregations."""
