@@ -257,3 +257,14 @@ def test_real_single_shot_videos_rarely_get_a_cut(real_data_dir: Path, tmp_path:
     )
     videos, _ = scene_features(tmp_path / "f")
     assert len(videos) <= 0.05 * len(manifest.table)
+
+
+def test_the_timeline_gives_left_out_pairs_no_shap() -> None:
+    from qualitylab.learn.timeline import frame_attribution
+
+    signals = {"ssim.adjacent": np.array([0.9, 0.1, 0.8, 0.95])}
+    shap_values = {"ssim.adjacent.min": 1.0, "ssim.adjacent.f001": 0.5}
+    plain = frame_attribution(signals, shap_values)
+    assert plain["shap"].tolist() == [0.0, 1.5, 0.0, 0.0]  # the cut pair is the minimum
+    masked = frame_attribution(signals, shap_values, {"ssim.adjacent": np.array([1])})
+    assert masked["shap"].tolist() == [0.0, 0.0, 1.5, 0.0]  # min and f001 of [0.9, 0.8, 0.95]

@@ -101,6 +101,15 @@ def video_scene_list(out_dir: str | Path, video_id: str) -> Scenes | None:
     return video_scenes(records or {}, recorded_starts(matches)[0])
 
 
+def left_out_pairs(out_dir: str | Path, video_id: str) -> dict[str, np.ndarray]:
+    """Per pair signal of a run, the positions its features leave out for one video (the
+    pairs that straddle a cut); empty for a video with one scene."""
+    scenes = video_scene_list(out_dir, video_id)
+    if scenes is None or not len(scenes.cuts):
+        return {}
+    return {name: scenes.cuts - 1 for name in pair_signals(read_run_record(out_dir)["extractors"])}
+
+
 def table_cache_key(run: Mapping[str, Any]) -> str:
     """The row-cache key of a run's tables (see :mod:`qualitylab.features.rowcache`): its
     extractors, the feature code and its protocol's aggregations."""
