@@ -7,13 +7,15 @@ standard deviation of the forest's trees' predictions, or of their class-1 proba
 for a classifier; NaN for learners other than rf), the Webench quality index (the
 hand-weighted baseline, from whatever of its families the features hold), ``ood`` (what
 lies outside the predictor's training ranges, see :mod:`qualitylab.learn.ood`), the three
-largest SHAP contributions, and ``predictor_id`` (the id of the predictor's artifact).
+largest SHAP contributions, ``scenes`` (per-scene scores of a video with more than one
+scene, see :func:`scene_scores`) and ``predictor_id`` (the id of the predictor's artifact).
 Every manifest column not already among these (targets, groups such as the generator)
 is passed through, so that the scores can be compared with ratings directly.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,8 @@ from qualitylab.features.layout import feature_run, widest_table
 from qualitylab.features.protocols import RUN_KEY, Protocol, run_protocol
 from qualitylab.features.registry import extractor_class, get_spec
 from qualitylab.features.run import extract_features
+from qualitylab.features.scenes import SCENE_STARTS_COLUMN, SCENES_EXTRACTOR
+from qualitylab.features.tables import scene_features
 from qualitylab.learn.explain import explain, top_contributions
 from qualitylab.learn.predictor import Predictor, PredictorError
 from qualitylab.webench import DEGENERATE_NOTE, QualityIndexConfig, quality_index
@@ -45,6 +49,7 @@ SCORE_COLUMNS = [
     "quality_index",
     "ood",
     "top_shap",
+    "scenes",
     "error",
     "predictor_id",
 ]
@@ -130,6 +135,8 @@ def score_manifest(
     do not match the predictor's schema.
     """
     names, overrides, sampling, protocol, notes = extraction_plan(predictor)
+    if SCENES_EXTRACTOR not in names and not _all_recorded(manifest):
+        names.append(SCENES_EXTRACTOR)
     summary = extract_features(
         manifest,
         names,
@@ -154,6 +161,10 @@ def score_manifest(
     if not table.empty:
         table = table[table["id"].isin(set(manifest.table["id"]) - set(errors))]
     result = score_table(table, predictor, index_config)
+    if not result.scores.empty:
+        per_scene, scene_notes = scene_scores(features_dir, predictor)
+        result.scores["scenes"] = [per_scene.get(i, "") for i in result.scores["id"]]
+        result.notes += scene_notes
     result.notes = notes + result.notes
     failed = manifest.table[manifest.table["id"].isin(errors)][["id", "video", "prompt"]]
     failed = failed.assign(error=failed["id"].map(errors))
@@ -165,6 +176,51 @@ def score_manifest(
     result.scores = scores.merge(manifest.table[["id", *passed]], on="id", how="left")
     result.computed, result.reused = summary.computed, summary.reused
     return result
+
+
+def _all_recorded(manifest: Manifest) -> bool:
+    """True when every row of ``manifest`` records its scene starts (a generate run)."""
+    table = manifest.table
+    if SCENE_STARTS_COLUMN not in table.columns:
+        return False
+    starts = table[SCENE_STARTS_COLUMN]
+    return bool(starts.notna().all() and (starts.astype(str).str.strip() != "").all())
+
+
+def scene_scores(
+    features_dir: str | Path, predictor: Predictor
+) -> tuple[dict[str, str], list[str]]:
+    """Per video of a scored run with more than one scene, its scenes scored one by one
+    (each scene's frames and pairs aggregated as if a video): a JSON object ``{"source":
+    "recorded" | "detected", "scenes": [{"scene", "start_frame", "end_frame",
+    "start_seconds", "end_seconds", "predicted_score", "uncertainty"}, ...]}`` keyed by id;
+    and a note saying where the boundaries came from."""
+    videos, table = scene_features(features_dir)
+    if not videos:
+        return {}, []
+    scores = predictor.score(table)
+    spread = predictor.uncertainty(table)
+    out: dict[str, str] = {}
+    row = 0
+    for identifier, scenes in videos:
+        described = scenes.describe()
+        for scene in described:
+            scene["predicted_score"] = _number(scores[row])
+            scene["uncertainty"] = _number(spread[row])
+            row += 1
+        out[identifier] = json.dumps({"source": scenes.source, "scenes": described})
+    sources = pd.Series([scenes.source for _, scenes in videos]).value_counts()
+    counts = ", ".join(f"{count} {source}" for source, count in sources.items())
+    note = (
+        f"{len(videos)} videos have more than one scene and are scored scene by scene too "
+        f"(boundaries: {counts}; recorded = the manifest's {SCENE_STARTS_COLUMN}, detected "
+        f"= the {SCENES_EXTRACTOR} extractor; see the 'scenes' column)"
+    )
+    return out, [note]
+
+
+def _number(value: float) -> float | None:
+    return None if np.isnan(value) else round(float(value), 6)
 
 
 def score_table(

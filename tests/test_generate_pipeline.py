@@ -79,9 +79,17 @@ def test_generate_cli_writes_a_multi_scene_mp4(cli_run):
         "scene_00.png",
         "scene_01.png",
     ]
-    manifest = pd.read_csv(out / "manifest.csv")
+    manifest = pd.read_csv(out / "manifest.csv", dtype=str)
+    scenes = json.loads((out / "records" / f"{video_id}.json").read_text())["plan"]["scenes"]
+    starts = [scene["start_frame"] for scene in scenes]
+    assert starts[0] == 0 and starts[1] == scenes[0]["frames"]
     assert manifest.to_dict(orient="records") == [
-        {"id": video_id, "video": f"videos/{video_id}.mp4", "prompt": PROMPT}
+        {
+            "id": video_id,
+            "video": f"videos/{video_id}.mp4",
+            "prompt": PROMPT,
+            "scene_starts": " ".join(map(str, starts)),
+        }
     ]
 
 

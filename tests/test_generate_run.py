@@ -79,7 +79,8 @@ def test_run_writes_videos_records_manifest_and_run_json(tmp_path):
         assert len(list((tmp_path / "keyframes" / request.id).glob("scene_*.png"))) == 2
     manifest = load_manifest(tmp_path / "manifest.csv", ColumnMapping(targets=()))
     assert list(manifest.table["id"]) == ["robot", "cat"]
-    assert pd.read_csv(tmp_path / "manifest.csv").columns.tolist() == ["id", "video", "prompt"]
+    written = pd.read_csv(tmp_path / "manifest.csv", dtype=str)
+    assert written.columns.tolist() == ["id", "video", "prompt", "scene_starts"]
     assert all(decode(path).num_frames == 8 for path in manifest.table["video"])
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["finished"] is True and run["settings"] == settings.to_dict()
@@ -91,6 +92,9 @@ def test_run_writes_videos_records_manifest_and_run_json(tmp_path):
     assert record["frames"] == 8 and record["seconds"] == 2.0 and record["status"] == "done"
     assert [s["prompt"] for s in record["plan"]["scenes"]] == ["A robot wakes up", "A robot dances"]
     assert sum(s["frames"] for s in record["plan"]["scenes"]) == 8
+    starts = [s["start_frame"] for s in record["plan"]["scenes"]]
+    assert starts == [0, record["plan"]["scenes"][0]["frames"]]
+    assert written["scene_starts"].iloc[0] == f"0 {starts[1]}"
 
 
 def test_scene_seeds_extension_and_frame_order(tmp_path):

@@ -63,7 +63,7 @@ def test_scoring_a_manifest(small_loop, tmp_path: Path) -> None:
     again = _score(str(manifest), "--model", str(small_loop.model_dir), "--out", str(out))
     assert again.exit_code == 0
     store = json.loads((tmp_path / "scores_features" / "run.json").read_text())
-    assert {e["name"] for e in store["extractors"]} == {"ssim", "flow", "technical"}
+    assert {e["name"] for e in store["extractors"]} == {"ssim", "flow", "technical", "scenes"}
     assert store["sampling"]["num_frames"] == 8  # the predictor's sampling, not the default
 
 

@@ -305,17 +305,24 @@ def features_show(
         str | None, typer.Option(help="Print every value of this signal (extractor.signal).")
     ] = None,
 ) -> None:
-    """Show the stored signals of one video: length, min, mean, max and the first values."""
+    """Show the stored signals of one video: length, min, mean, max and the first values;
+    and its scenes when it has more than one."""
     import numpy as np
 
-    from qualitylab.features.tables import video_signals
+    from qualitylab.features.tables import video_scene_list, video_signals
 
     try:
         row, signals = video_signals(out, video_id)
+        scenes = video_scene_list(out, video_id)
     except (FileNotFoundError, KeyError) as exc:
         fail(str(exc.args[0]) if exc.args else str(exc))
     console.print(f"[bold]{escape(video_id)}[/]: {row['video']}")
     console.print(f"prompt: {row['prompt']}", highlight=False)
+    if scenes is not None and len(scenes.starts) > 1:
+        starts = ", ".join(
+            f"{scene['start_frame']} ({scene['start_seconds']:g} s)" for scene in scenes.describe()
+        )
+        console.print(f"{len(scenes.starts)} scenes ({scenes.source}), from frames {starts}")
     if signal is not None:
         if signal not in signals:
             fail(f"no stored signal {signal!r} for {video_id!r}; stored: {', '.join(signals)}")

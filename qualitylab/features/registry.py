@@ -109,6 +109,15 @@ SPECS: tuple[ExtractorSpec, ...] = (
         description="technical checks: static, dark, over-exposed frames, brightness jumps, "
         "sharpness, colourfulness, noise, blockiness",
     ),
+    ExtractorSpec(
+        name="scenes",
+        version="1",
+        kind="pair",
+        signals=(SignalSpec("content_val", "pair", None, "PySceneDetect's content score, 0-255"),),
+        factory=f"{_CLASSICAL}.scenes:ScenesExtractor",
+        description="scene cuts with PySceneDetect (adaptive or content rule); the pair "
+        "signals of a run with it leave out the pairs that straddle a cut",
+    ),
 )
 
 _LEARNED = "qualitylab.features.learned"

@@ -3,7 +3,7 @@
 A video's row of features is a function of its stored records and of the code that turns
 signals into features, so it is computed once and kept in a Parquet dataset under the
 store: ``tables/<cache key>/part-*.parquet``, one row per *row key* (the video's sha256,
-and the prompt when an extractor reads it). The cache key covers everything else a row
+the prompt when an extractor reads it, and the scene starts the manifest records, if any). The cache key covers everything else a row
 depends on: each extractor's name, version and config hash, and a fingerprint of the
 feature code given by the caller. A rebuild reads the cached rows it needs, computes only
 the missing ones, and adds them as a new part; once there are many parts they are merged
@@ -35,9 +35,11 @@ _PART_GLOB = "part-*.parquet"
 _MERGE_AT = 32
 
 
-def row_key(sha256: str, prompt: str, reads_prompt: bool) -> str:
-    """The key of a video's row: its content hash, and its prompt when that matters."""
-    return f"{sha256}\n{prompt}" if reads_prompt else sha256
+def row_key(sha256: str, prompt: str, reads_prompt: bool, scene_starts: str = "") -> str:
+    """The key of a video's row: its content hash, its prompt when that matters, and
+    the scene starts its manifest records, when it does (they mask its pair signals)."""
+    key = f"{sha256}\n{prompt}" if reads_prompt else sha256
+    return f"{key}\nscenes:{scene_starts}" if scene_starts else key
 
 
 def cache_key(extractors: Sequence[Mapping[str, Any]], fingerprint: str) -> str:

@@ -40,7 +40,7 @@ from qualitylab.features.layout import (
 from qualitylab.features.learned.runtime import MissingWeightsError, require_weights
 from qualitylab.features.protocols import RUN_KEY, THESIS, Protocol
 from qualitylab.features.store import FeatureStore
-from qualitylab.features.tables import write_tables
+from qualitylab.features.tables import recorded_starts, write_tables
 
 
 class RunError(QualitylabError):
@@ -126,6 +126,7 @@ def extract_features(
     started = time.perf_counter()
     out_dir = Path(out_dir)
     _check_ids(manifest)
+    _check_scene_starts(manifest)
     _check_owner(out_dir, manifest, purpose)
     if engine not in ("local", "ray"):
         raise RunError(f"unknown engine {engine!r}; expected local or ray")
@@ -192,6 +193,13 @@ def _check_owner(out_dir: Path, manifest: Manifest, purpose: Purpose) -> None:
         "left as they are (a predictor may have been trained on them). Write this run to "
         "another directory."
     )
+
+
+def _check_scene_starts(manifest: Manifest) -> None:
+    try:
+        recorded_starts(manifest.table)
+    except ValueError as exc:
+        raise RunError(f"{manifest.source}: {exc}") from None
 
 
 def _check_ids(manifest: Manifest) -> None:

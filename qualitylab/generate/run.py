@@ -11,8 +11,10 @@ the records that make the run reproducible and comparable.
 - ``run.json``: the settings, their hash, the backend (models with repositories,
   revisions, directories and fingerprints, or the ComfyUI server and workflows), the
   environment (Python, packages, device), timings, and every video's record;
-- ``manifest.csv``: ``id,video,prompt`` of every finished video (paths relative to it),
-  ready for ``qualitylab extract-features``.
+- ``manifest.csv``: ``id,video,prompt,scene_starts`` of every finished video (paths
+  relative to it; ``scene_starts`` the frame index where each scene starts, e.g.
+  ``"0 48 96"``), ready for ``qualitylab extract-features``; scoring it takes the scene
+  boundaries from there instead of detecting cuts.
 
 The total duration is the settings' ``plan.duration`` when set, else the prompt's own
 ``duration`` field (prompts files may carry one), else the planner's default.
@@ -56,6 +58,7 @@ from PIL import Image
 from qualitylab import __version__
 from qualitylab.atomic import write_text
 from qualitylab.data.video import sha256_file, write_video
+from qualitylab.features.scenes import SCENE_STARTS_COLUMN, format_scene_starts
 from qualitylab.generate.backend import Backend, make_backend
 from qualitylab.generate.images import fit_image
 from qualitylab.generate.models import GenerationError
@@ -362,6 +365,7 @@ class _RunContext:
         last: np.ndarray | None = None
         for scene, count in zip(plan.scenes, frame_counts):
             scene_frames, scene_record = self._make_scene(request, plan, scene, count, last)
+            scene_record["start_frame"] = len(frames)
             frames.extend(scene_frames)
             scenes.append(scene_record)
             last = scene_frames[-1]
@@ -503,14 +507,22 @@ def _write_video_atomically(path: Path, frames: list[np.ndarray], fps: int, qual
 
 
 def write_manifest(path: Path, records: Sequence[dict[str, Any]]) -> None:
-    """Write ``id,video,prompt`` of ``records`` as CSV (video paths relative to ``path``)."""
+    """Write ``id,video,prompt,scene_starts`` of ``records`` as CSV (video paths relative
+    to ``path``)."""
     import pandas as pd
 
+    columns = ["id", "video", "prompt", SCENE_STARTS_COLUMN]
     table = pd.DataFrame(
-        [{"id": r["id"], "video": r["video"], "prompt": r["prompt"]} for r in records],
-        columns=["id", "video", "prompt"],
+        [[r["id"], r["video"], r["prompt"], _scene_starts(r)] for r in records], columns=columns
     )
     write_text(path, table.to_csv(index=False, lineterminator="\n"))
+
+
+def _scene_starts(record: dict[str, Any]) -> str:
+    """The frame index where each scene of a video record starts, as a manifest cell."""
+    scenes = record["plan"]["scenes"]
+    starts = np.cumsum([0] + [scene["frames"] for scene in scenes[:-1]])
+    return format_scene_starts(starts)
 
 
 def environment() -> dict[str, Any]:

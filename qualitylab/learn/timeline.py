@@ -15,7 +15,9 @@ positions with weights that sum to 1, chosen by what the aggregation reads:
 - ``fNNN`` (non-aggregated set): position NNN itself (nothing when the signal is shorter).
 
 A signal with a NaN gets no attribution. Position t of a pair signal is the pair of
-frames t and t+1, drawn at frame t + 0.5.
+frames t and t+1, drawn at frame t + 0.5. Positions the features left out (pairs that
+straddle a scene cut, see :mod:`qualitylab.features.scenes`) get none either: the weights
+are those of the remaining values, placed back at their positions.
 """
 
 from __future__ import annotations
@@ -82,19 +84,23 @@ def position_weights(aggregation: str, values: np.ndarray) -> np.ndarray:
 
 
 def frame_attribution(
-    signals: Mapping[str, np.ndarray], shap_values: Mapping[str, float]
+    signals: Mapping[str, np.ndarray],
+    shap_values: Mapping[str, float],
+    left_out: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Per signal and position: the frame coordinate, the signal's value and the SHAP
     attributed to it (the sum over that signal's features). Long format: ``signal,
     position, frame, value, shap``; only signals with at least one explained feature
-    appear."""
+    appear. ``left_out`` maps a signal to the positions its features did not read."""
     attributed: dict[str, np.ndarray] = {}
     for column, shap_value in shap_values.items():
         prefix, aggregation = split_feature(column)
         if prefix not in signals:
             continue
         values = np.asarray(signals[prefix], dtype=np.float64)
-        share = position_weights(aggregation, values) * float(shap_value)
+        kept = np.setdiff1d(np.arange(values.size), (left_out or {}).get(prefix, []))
+        share = np.zeros(values.size)
+        share[kept] = position_weights(aggregation, values[kept]) * float(shap_value)
         attributed[prefix] = attributed.get(prefix, np.zeros(values.size)) + share
     frames = [
         pd.DataFrame(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from qualitylab.features.layout import feature_run
-from qualitylab.features.tables import video_signals
+from qualitylab.features.tables import left_out_pairs, video_signals
 from qualitylab.learn.explain import Explanation, explain, global_importance
 from qualitylab.learn.predictor import Predictor
 from qualitylab.learn.timeline import frame_attribution
@@ -107,7 +107,9 @@ def _write_timeline(
     except KeyError:
         result.notes.append(f"no timeline for {video_id}: not in {signals_dir}")
         return
-    attribution = frame_attribution(signals, explanation.row(video_id).to_dict())
+    attribution = frame_attribution(
+        signals, explanation.row(video_id).to_dict(), left_out_pairs(signals_dir, video_id)
+    )
     if attribution.empty:
         result.notes.append(f"no timeline for {video_id}: none of its features reads a signal")
         return

@@ -25,7 +25,7 @@ from qualitylab.evaluate.output import read_evaluation, summary_table, write_eva
 from qualitylab.features.layout import read_feature_table
 from qualitylab.features.registry import REGISTRY
 from qualitylab.features.run import extract_features
-from qualitylab.features.tables import video_signals
+from qualitylab.features.tables import left_out_pairs, video_signals
 from qualitylab.learn.explain import explain, global_importance
 from qualitylab.learn.metrics import to_json_ready
 from qualitylab.learn.predictor import INFO_FILE, Predictor, artifact_id, load_predictor
@@ -249,7 +249,8 @@ def shap_timeline(
         raise KeyError(f"no features for video {video_id!r} in {features_dir}")
     shap_values = explain(predictor, row).row(str(video_id)).to_dict()
     signals = signals_of(features_dir, video_id)
-    return frame_attribution(signals, shap_values), shap_values
+    left_out = left_out_pairs(features_dir, video_id)
+    return frame_attribution(signals, shap_values, left_out), shap_values
 
 
 def importance(predictor: Predictor) -> pd.DataFrame | None:
