@@ -28,6 +28,7 @@ import pandas as pd
 from qualitylab.data.manifest import Manifest
 from qualitylab.errors import QualitylabError
 from qualitylab.features.layout import read_feature_table
+from qualitylab.learn.bundle import aspect_dir
 from qualitylab.learn.predictor import (
     OOF_FILE,
     Predictor,
@@ -160,8 +161,9 @@ def file_scores(path: Path, rows: pd.DataFrame) -> Scored:
 
 def predictor_scores(model_dir: Path, rows: pd.DataFrame, context: ScorerContext) -> Scored:
     """A predictor's out-of-fold predictions for the rows it was trained on and its
-    predictions for the others."""
+    predictions for the others; of a bundle, the aspect trained on the evaluated target."""
     try:
+        model_dir = aspect_dir(model_dir, context.target)
         predictor = load_predictor(model_dir)
     except PredictorError as exc:
         raise ScorerError(f"scorer {model_dir}: {exc}") from None

@@ -253,11 +253,10 @@ def save_bundle(
     return model_dir
 
 
-def load_bundle(model_dir: str | Path) -> PredictorBundle:
-    """Load a bundle directory; PredictorError when ``bundle.json`` is missing, invalid or
-    of another format, or an aspect's predictor cannot be loaded."""
-    model_dir = Path(model_dir)
-    path = model_dir / BUNDLE_FILE
+def load_bundle_info(model_dir: str | Path) -> BundleInfo:
+    """The ``bundle.json`` of ``model_dir``; PredictorError when it is missing, invalid or
+    of another format."""
+    path = Path(model_dir) / BUNDLE_FILE
     if not path.is_file():
         raise PredictorError(f"{model_dir}: not a bundle of aspect predictors (no {BUNDLE_FILE})")
     try:
@@ -270,6 +269,15 @@ def load_bundle(model_dir: str | Path) -> PredictorBundle:
             f"{info.qualitylab_version}; this qualitylab ({__version__}) reads format "
             f"{BUNDLE_FORMAT}; train it again"
         )
+    return info
+
+
+def load_bundle(model_dir: str | Path) -> PredictorBundle:
+    """Load a bundle directory; PredictorError when ``bundle.json`` is missing, invalid or
+    of another format, or an aspect's predictor cannot be loaded."""
+    model_dir = Path(model_dir)
+    info = load_bundle_info(model_dir)
+    path = model_dir / BUNDLE_FILE
     predictors = {aspect: load_predictor(model_dir / aspect) for aspect in info.aspects}
     digest = hashlib.sha256(path.read_bytes())
     for predictor in predictors.values():
@@ -282,3 +290,20 @@ def load_model(model_dir: str | Path) -> Predictor | PredictorBundle:
     if (Path(model_dir) / BUNDLE_FILE).is_file():
         return load_bundle(model_dir)
     return load_predictor(model_dir)
+
+
+def aspect_dir(model_dir: str | Path, target: str) -> Path:
+    """``model_dir`` itself for a predictor; for a bundle, the directory of its aspect
+    named ``target`` or trained on the column ``target`` (PredictorError listing the
+    aspects when none is)."""
+    model_dir = Path(model_dir)
+    if not (model_dir / BUNDLE_FILE).is_file():
+        return model_dir
+    aspects = load_bundle_info(model_dir).aspects
+    for aspect, column in aspects.items():
+        if target in (aspect, column):
+            return model_dir / aspect
+    listed = ", ".join(f"{aspect} ({column})" for aspect, column in aspects.items())
+    raise PredictorError(
+        f"{model_dir}: a bundle without an aspect trained on {target!r}; its aspects: {listed}"
+    )
