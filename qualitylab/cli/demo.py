@@ -98,6 +98,8 @@ def _run_loop(experiment, out_dir: Path, base_dir: Path) -> None:
         for row in best.to_dict("records"):
             predicted = ", ".join(
                 f"{column.removeprefix('predicted_')} {value:.3f}"
+                if column != "predicted_score"
+                else f"{value:.3f}"
                 for column, value in row.items()
                 if column.startswith("predicted_")
             )
