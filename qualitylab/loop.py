@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import pandas as pd
 import yaml
@@ -72,7 +72,7 @@ class LoopExperiment(BaseModel):
     data: DemoData | str = DemoData(demo_clips=MAX_CLIPS)
     # Several target columns (aspects) train a bundle, with ``overall`` (a column, or
     # "mean" of the aspects) as its overall aspect; see qualitylab.learn.bundle.
-    target: str | list[str] = "synthetic_score"
+    target: str | Annotated[list[str], Field(min_length=1)] = "synthetic_score"
     overall: str | None = None
     protocol: ProtocolName = "default"
     # The demo leaves out ``detail``: its clips are upscaled from 192 px at analysis and

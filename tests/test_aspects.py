@@ -306,3 +306,23 @@ def test_datasets_validate_reads_a_layout(tmp_path) -> None:
     assert "video file not found" in result.output  # the videos are not there
     unknown = runner.invoke(app, ["datasets", "validate", str(path), "--layout", "vbench"])
     assert unknown.exit_code == 1 and "--layout: unknown layout 'vbench'" in unknown.output
+
+
+def test_extract_features_carries_a_layouts_aspects_into_the_table(tmp_path) -> None:
+    from conftest import make_video
+
+    for name in ("cogvideo", "zeroscope"):
+        make_video(tmp_path / name / "video9033.mp4", num_frames=4)
+    (tmp_path / "fetv.csv").write_text(FETV_CSV)
+    out = tmp_path / "features"
+    args = ["extract-features", str(tmp_path / "fetv.csv"), "--layout", "fetv"]
+    args += ["--features", "technical", "--protocol", "thesis", "--workers", "1"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    table = pd.read_parquet(out / "features.parquet").set_index("id")
+    assert table.loc["zeroscope/video9033", ["visual", "temporal", "alignment"]].tolist() == [
+        3.67,
+        3.33,
+        4.0,
+    ]
+    assert "technical.dark.mean" in table.columns
