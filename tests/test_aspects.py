@@ -201,6 +201,19 @@ def test_evaluate_picks_the_aspect_trained_on_the_target(trained) -> None:
         aspect_dir(out, "human_score")
 
 
+def test_a_bundles_scores_file_is_evaluated_per_aspect(tmp_path) -> None:
+    from qualitylab.evaluate.scorers import ScorerError, file_scores
+
+    path = tmp_path / "scores.csv"
+    pd.DataFrame(
+        {"id": ["a", "b"], "predicted_visual": [1.0, 2.0], "predicted_temporal": [3.0, 4.0]}
+    ).to_csv(path, index=False)
+    rows = pd.DataFrame({"id": ["b", "a"]})
+    np.testing.assert_array_equal(file_scores(path, rows, "temporal").values, [4.0, 3.0])
+    with pytest.raises(ScorerError, match="needs the columns id and predicted_alignment"):
+        file_scores(path, rows, "alignment")
+
+
 def test_the_train_command_writes_a_bundle_and_prints_each_aspect(tmp_path) -> None:
     features = tmp_path / "features.csv"
     _aspect_table().to_csv(features, index=False)
