@@ -3,8 +3,9 @@
 ``qualitylab explain`` on a bundle writes each aspect's files into ``OUT/<aspect>/``;
 ``qualitylab report`` writes each aspect's full report beside ``OUT``
 (``<stem>_<aspect>.html``) and ``OUT`` itself as an overview: per aspect its
-cross-validated Spearman and MAE, its out-of-fold predictions against its target and its
-top features by mean |SHAP|, linking to the full reports.
+cross-validated Spearman and MAE (beside the constant predictor's), its out-of-fold
+predictions against its target and its top features by mean |SHAP|, linking to the full
+reports.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ def _aspect_part(
     info = predictor.info
     oof = pd.read_csv(model_dir / aspect / OOF_FILE, dtype={"id": str})
     spearman, mae = info.cv.get("spearman"), info.cv.get("mae")
+    constant = info.evaluation.get("constant_yardstick") or {}
     scatter = None
     if info.task == "regression":
         scatter = _image(
@@ -127,6 +129,7 @@ def _aspect_part(
         "spearman": _with_ci(spearman),
         "spearman_cv": format_mean_std(spearman["mean"], spearman["std"]) if spearman else "-",
         "mae": f"{mae['oof']:.3f}" if mae else "-",
+        "constant_mae": f"{constant['mae']:.3f}" if "mae" in constant else "-",
         "report": report,
         "scatter": scatter,
         "shap_bar": _image(bar),
