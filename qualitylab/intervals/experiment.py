@@ -169,9 +169,8 @@ def run_intervals(
 ) -> dict[str, object]:
     """The defect intervals of every video of ``manifest``: the detector's signals
     extracted at the default protocol's sampling into ``features_dir`` (reusing the
-    store), then detected. JSON-ready: ``{"detector": kind, "videos": {id: [records]}}``
-    (see :func:`qualitylab.intervals.detect.intervals_record`); videos whose extraction
-    failed are left out."""
+    store), then detected. JSON-ready, as :mod:`qualitylab.intervals.output` describes;
+    videos whose extraction failed are left out."""
     progress = progress or Progress()
     protocol, sampling = protocol_and_sampling("default")
     summary = extract_features(
@@ -188,16 +187,35 @@ def run_intervals(
     )
     if summary.interrupted:
         raise KeyboardInterrupt
-    videos = {
-        clip.id: intervals_record(detect(detector, clip), clip.times)
-        for clip in run_clips(features_dir)
-    }
+    clips = run_clips(features_dir)
     return {
         "detector": detector.kind,
         "sampling": sampling.to_dict(),
         "defects": detector.defects,
-        "videos": videos,
+        "frames": {clip.id: clip.n_frames for clip in clips},
+        "videos": {clip.id: intervals_record(detect(detector, clip), clip.times) for clip in clips},
     }
+
+
+def write_run_intervals(
+    detector_dir: str | Path,
+    manifest: Manifest,
+    features_dir: str | Path,
+    out: str | Path,
+    *,
+    workers: int | None = None,
+    store: str | Path | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Detect the defect intervals of every video of ``manifest`` with the detector saved
+    in ``detector_dir`` (see :func:`run_intervals`) and write them as JSON to ``out``."""
+    detector = load_detector(detector_dir)
+    found = run_intervals(
+        detector, manifest, features_dir, workers=workers, store=store, progress=progress
+    )
+    found = {"detector_dir": str(Path(detector_dir).resolve()), **found}
+    write_text(out, json.dumps(found, indent=2) + "\n")
+    return Path(out)
 
 
 def summary_lines(metrics: dict[str, dict[str, dict[str, float | int]]]) -> list[str]:
