@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -44,6 +45,7 @@ from qualitylab.intervals.inputs import (
     truth_intervals,
 )
 from qualitylab.intervals.model import SequenceConfig, train_sequence_detector
+from qualitylab.intervals.output import intervals_path, read_run_intervals, video_intervals
 from qualitylab.intervals.rules import RuleConfig, fit_rules, rule_scores
 
 # --- probabilities -> intervals ---------------------------------------------------------------
@@ -265,3 +267,53 @@ def test_cli_evaluate_names_a_missing_detector(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["intervals", "evaluate", str(tmp_path / "nothing")])
     assert result.exit_code == 1
     assert "detector.json" in result.output
+
+
+def test_video_intervals_are_placed_as_fractions_of_the_clip(tmp_path: Path) -> None:
+    scores = tmp_path / "scores.csv"
+    assert intervals_path(scores) == tmp_path / "scores_intervals.json"
+    assert video_intervals(scores, "a") == [] and read_run_intervals(intervals_path(scores)) == {}
+    record = {
+        "frames": {"a": 16, "b": 8},
+        "videos": {
+            "a": [{"defect": "blur", "start": 4, "end": 12, "start_s": 0.5, "end_s": 1.5}],
+            "b": [],
+        },
+    }
+    intervals_path(scores).write_text(json.dumps(record))
+    (found,) = video_intervals(scores, "a")
+    assert (found["from"], found["to"], found["defect"]) == (0.25, 0.75, "blur")
+    assert video_intervals(scores, "b") == [] and video_intervals(scores, "c") == []
+    assert read_run_intervals(intervals_path(scores)) == record["videos"]
+
+
+@pytest.mark.slow
+def test_score_writes_the_intervals_of_every_video(small_loop, tmp_path: Path) -> None:
+    detector = RuleDetector(RuleConfig(thresholds=dict.fromkeys(DEFECTS, 0.0)))
+    detector.save(tmp_path / "rules")
+    out = tmp_path / "scores.csv"
+    manifest = small_loop.out_dir / "score_data" / "manifest.csv"
+    result = CliRunner().invoke(
+        app,
+        [
+            "score",
+            str(manifest),
+            "--model",
+            str(small_loop.model_dir),
+            "--out",
+            str(out),
+            "--intervals",
+            str(tmp_path / "rules"),
+            "--workers",
+            "1",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    record = json.loads(intervals_path(out).read_text())
+    assert record["detector"] == "rules" and record["sampling"]["fps"] == 8.0
+    ids = set(pd.read_csv(out)["id"])
+    assert set(record["videos"]) == ids == set(record["frames"])
+    for video, found in record["videos"].items():
+        for interval in found:
+            assert 0 <= interval["start"] < interval["end"] <= record["frames"][video]
+            assert interval["start_s"] < interval["end_s"]
