@@ -74,14 +74,23 @@ def score(
     allow_failures: Annotated[
         bool, typer.Option(help="Exit 0 even when some videos could not be scored.")
     ] = False,
+    intervals: Annotated[
+        Path | None,
+        typer.Option(
+            help="A defect detector (`qualitylab intervals train`'s rules/ or model/): also "
+            "write where each video's defects are to OUT's name + _intervals.json."
+        ),
+    ] = None,
 ) -> None:
     """Score a new run: extract the predictor's features (reusing the store), predict,
     and write per video the predicted score, its uncertainty (spread across the forest's
     trees; rf only), the Webench quality index, what lies outside the training
     distribution (ood), the top 3 SHAP contributions and the predictor's id, plus every
-    manifest column; print the ranking.
+    manifest column; print the ranking. With --intervals, also the defect intervals.
     """
-    require_paths([source, model, *([prompts] if prompts else [])], "score")
+    require_paths(
+        [source, model, *([prompts] if prompts else []), *filter(None, [intervals])], "score"
+    )
     from qualitylab.data.folder import read_input
     from qualitylab.data.manifest import ManifestError
     from qualitylab.features.run import RunError
@@ -121,9 +130,32 @@ def score(
         f"store, {int(result.scores['error'].notna().sum())} not scored"
     )
     console.print(f"scores: {out}  (features: {run_dir})")
+    if intervals is not None:
+        _write_intervals(intervals, manifest, run_dir, out, workers, store)
     failed = int(result.scores["error"].notna().sum())
     if failed and not allow_failures:
         fail(f"{failed} of {len(result.scores)} videos could not be scored (see 'error' in {out})")
+
+
+def _write_intervals(detector: Path, manifest, run_dir: Path, out: Path, workers, store) -> None:
+    from qualitylab.features.run import RunError
+    from qualitylab.intervals.experiment import Progress, write_run_intervals
+    from qualitylab.intervals.output import intervals_path
+
+    with extraction_progress() as (on_start, on_result):
+        try:
+            path = write_run_intervals(
+                detector,
+                manifest,
+                run_dir.with_name(run_dir.name + "_intervals"),
+                intervals_path(out),
+                workers=workers or None,
+                store=store,
+                progress=Progress(on_start=on_start, on_result=on_result),
+            )
+        except (FileNotFoundError, ValueError, RunError) as exc:
+            fail(str(exc))
+    console.print(f"defect intervals: {path}")
 
 
 def _print_scores(result, predictor) -> None:
