@@ -43,6 +43,8 @@ _EXPORTS: dict[str, str] = {
     "train_predictor": "qualitylab.learn.workflow",
     "Predictor": "qualitylab.learn.predictor",
     "load_predictor": "qualitylab.learn.predictor",
+    "PredictorBundle": "qualitylab.learn.bundle",
+    "load_model": "qualitylab.learn.bundle",
     "explain": "qualitylab.learn.explain",
     "score_manifest": "qualitylab.score",
     "score_table": "qualitylab.score",

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import pandas as pd
 import yaml
@@ -33,9 +33,11 @@ from qualitylab.features.layout import read_feature_table
 from qualitylab.features.learned.runtime import learned_with_weights
 from qualitylab.features.protocols import ProtocolName, protocol_and_sampling
 from qualitylab.features.run import RunSummary, extract_features
-from qualitylab.learn.predictor import load_predictor, save_predictor
+from qualitylab.learn.bundle import PredictorBundle, load_model, save_bundle, train_bundle
+from qualitylab.learn.predictor import save_predictor
 from qualitylab.learn.spaces import parse_space
 from qualitylab.learn.train import Task, TrainConfig, train
+from qualitylab.report.aspects import build_aspects_report, write_aspect_explanations
 from qualitylab.report.explanations import write_explanations
 from qualitylab.report.html import ReportInputs, build_report
 from qualitylab.score import ScoreResult, score_manifest
@@ -68,7 +70,10 @@ class LoopExperiment(BaseModel):
 
     name: str = "demo"
     data: DemoData | str = DemoData(demo_clips=MAX_CLIPS)
-    target: str = "synthetic_score"
+    # Several target columns (aspects) train a bundle, with ``overall`` (a column, or
+    # "mean" of the aspects) as its overall aspect; see qualitylab.learn.bundle.
+    target: str | Annotated[list[str], Field(min_length=1)] = "synthetic_score"
+    overall: str | None = None
     protocol: ProtocolName = "default"
     # The demo leaves out ``detail``: its clips are upscaled from 192 px at analysis and
     # its scored run downscaled from 288 px, which fine detail tells apart while the
@@ -109,6 +114,7 @@ class LoopResult:
     extraction: RunSummary
     scoring: ScoreResult | None
     scored_spearman: float | None = None
+    aspects: dict[str, dict] | None = None
 
 
 @dataclass
@@ -136,7 +142,8 @@ def run_loop(
     write_text(out_dir / "experiment.yaml", experiment.to_yaml())
 
     hooks.step("data")
-    manifest = _manifest(experiment.data, out_dir / "data", base_dir, experiment.target)
+    targets = [experiment.target] if isinstance(experiment.target, str) else experiment.target
+    manifest = _manifest(experiment.data, out_dir / "data", base_dir, targets[0])
     protocol, sampling = protocol_and_sampling(experiment.protocol, **experiment.sampling.to_dict())
     names = list(experiment.features or protocol.extractors)
     if experiment.learned == "present":
@@ -159,7 +166,7 @@ def run_loop(
     model_dir = out_dir / "model"
     table, extractors = read_feature_table(out_dir / "features")
     config = TrainConfig(
-        target=experiment.target,
+        target=targets[0],
         task=experiment.task,
         threshold=experiment.threshold,
         trials=experiment.trials,
@@ -168,21 +175,29 @@ def run_loop(
         seed=experiment.seed,
     )
     space = parse_space(experiment.space, list(table.columns))
-    trained = train(table, list(space.columns), config)
-    save_predictor(
-        model_dir,
-        trained,
-        table,
-        space=space.name,
-        extractors=extractors,
-        sampling=sampling.to_dict(),
-        protocol=protocol.model_dump(mode="json"),
-        source=out_dir / "features",
-    )
-    predictor = load_predictor(model_dir)
+    artifact = {
+        "space": space.name,
+        "extractors": extractors,
+        "sampling": sampling.to_dict(),
+        "protocol": protocol.model_dump(mode="json"),
+        "source": out_dir / "features",
+    }
+    aspects = None
+    if len(targets) > 1 or experiment.overall:
+        table, results, folds = train_bundle(
+            table, list(space.columns), config, targets, experiment.overall
+        )
+        save_bundle(model_dir, results, table, overall=experiment.overall, folds=folds, **artifact)
+        aspects = {aspect: result.metrics for aspect, result in results.items()}
+        trained = next(iter(results.values()))
+    else:
+        trained = train(table, list(space.columns), config)
+        save_predictor(model_dir, trained, table, **artifact)
+    predictor = load_model(model_dir)
 
     hooks.step("explain")
-    explained = write_explanations(
+    explain_with = write_aspect_explanations if aspects else write_explanations
+    explained = explain_with(
         predictor, table, out_dir / "explain", signals_dir=out_dir / "features"
     )
 
@@ -200,17 +215,27 @@ def run_loop(
         )
         scores_path = out_dir / "scores.csv"
         scoring.scores.to_csv(scores_path, index=False)
-        scored_spearman = scored_correlation(scoring.scores, scored.table, experiment.target)
+        scored_spearman = scored_correlation(scoring.scores, scored.table, targets[0], predictor)
 
     hooks.step("report")
-    inputs = ReportInputs(
-        predictor,
-        model_dir,
-        table,
-        score_files=[scores_path] if scores_path else [],
-        explanation=explained.explanation,
-    )
-    report = build_report(inputs, out_dir / "report.html")
+    if isinstance(predictor, PredictorBundle):
+        report = build_aspects_report(
+            predictor,
+            model_dir,
+            table,
+            out_dir / "report.html",
+            score_files=[scores_path] if scores_path else [],
+            explanations=explained,
+        )
+    else:
+        inputs = ReportInputs(
+            predictor,
+            model_dir,
+            table,
+            score_files=[scores_path] if scores_path else [],
+            explanation=explained.explanation,
+        )
+        report = build_report(inputs, out_dir / "report.html")
     return LoopResult(
         out_dir=out_dir,
         report=report,
@@ -221,6 +246,7 @@ def run_loop(
         extraction=extraction,
         scoring=scoring,
         scored_spearman=scored_spearman,
+        aspects=aspects,
     )
 
 
@@ -241,22 +267,38 @@ def _manifest(source: DemoData | str, demo_dir: Path, base_dir: str | Path, targ
     return load_manifest(path, ColumnMapping(targets=targets))
 
 
-def scored_correlation(scores: pd.DataFrame, table: pd.DataFrame, target: str) -> float | None:
+def scored_correlation(
+    scores: pd.DataFrame,
+    table: pd.DataFrame,
+    target: str,
+    predictor: PredictorBundle | None = None,
+) -> float | None:
     """Spearman's correlation of a scored run's predicted scores with its own ``target``
-    column, matched by id; None when the scored manifest has no such column."""
+    column, matched by id (of a bundle: its aspect trained on ``target``); None when the
+    scored manifest has no such column."""
     if target not in table.columns:
         return None
+    column = "predicted_score"
+    if isinstance(predictor, PredictorBundle):
+        aspect = next(a for a, learned in predictor.info.aspects.items() if learned == target)
+        column = f"predicted_{aspect}"
     truth = pd.to_numeric(table.set_index("id")[target], errors="coerce")
-    predicted = scores.dropna(subset=["predicted_score"]).set_index("id")["predicted_score"]
+    predicted = scores.dropna(subset=[column]).set_index("id")[column]
     return float(spearmanr(predicted, truth.loc[predicted.index]).statistic)
 
 
-def summary_line(result: LoopResult, target: str) -> str:
-    """The closing line(s): the predictor's cross-validated Spearman with the target, and
-    the Spearman of the scored run's predictions with its own target when it has one."""
-    spearman = result.metrics.get("spearman", {})
-    mean, std = spearman.get("mean", float("nan")), spearman.get("std", float("nan"))
-    line = f"cross-validated Spearman with {target}: {mean:.3f} ± {std:.3f}"
+def summary_line(result: LoopResult, target: str | list[str]) -> str:
+    """The closing line(s): the predictor's cross-validated Spearman with the target (with
+    each aspect's), and the Spearman of the scored run's predictions with its own target
+    when it has one."""
+    lines = []
+    for name, metrics in (result.aspects or {"": result.metrics}).items():
+        spearman = metrics.get("spearman", {})
+        mean, std = spearman.get("mean", float("nan")), spearman.get("std", float("nan"))
+        what = f"aspect {name}" if name else target
+        lines.append(f"cross-validated Spearman with {what}: {mean:.3f} ± {std:.3f}")
+    line = "\n".join(lines)
+    target = target if isinstance(target, str) else target[0]
     if result.scored_spearman is not None:
         line += f"\nSpearman of the scored run's predictions with its {target}: "
         line += f"{result.scored_spearman:.3f}"

@@ -11,6 +11,11 @@ largest SHAP contributions, ``scenes`` (per-scene scores of a video with more th
 scene, see :func:`scene_scores`) and ``predictor_id`` (the id of the predictor's artifact).
 Every manifest column not already among these (targets, groups such as the generator)
 is passed through, so that the scores can be compared with ratings directly.
+
+A bundle of aspect predictors (:mod:`qualitylab.learn.bundle`) gives per aspect
+``predicted_<aspect>``, ``uncertainty_<aspect>`` and ``top_shap_<aspect>`` in place of the
+single-target columns; its videos are ranked by ``predicted_overall`` when the bundle has
+an overall aspect, else by the mean of the aspects' percentile ranks.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from qualitylab.features.registry import extractor_class, get_spec
 from qualitylab.features.run import extract_features
 from qualitylab.features.scenes import SCENE_STARTS_COLUMN, SCENES_EXTRACTOR
 from qualitylab.features.tables import scene_features
+from qualitylab.learn.bundle import OVERALL, PredictorBundle
 from qualitylab.learn.explain import explain, top_contributions
 from qualitylab.learn.predictor import Predictor, PredictorError
 from qualitylab.webench import DEGENERATE_NOTE, QualityIndexConfig, quality_index
@@ -53,6 +59,27 @@ SCORE_COLUMNS = [
     "error",
     "predictor_id",
 ]
+SHARED_COLUMNS = ["quality_index", "ood"]
+
+
+def score_columns(model: Predictor | PredictorBundle) -> list[str]:
+    """The columns of a scored run, in order: :data:`SCORE_COLUMNS` for a predictor, and
+    per aspect ``predicted_``, ``uncertainty_`` and ``top_shap_`` columns for a bundle."""
+    if isinstance(model, Predictor):
+        return list(SCORE_COLUMNS)
+    per_aspect = [f"{kind}_{a}" for a in model.aspects for kind in ("predicted", "uncertainty")]
+    shap = [f"top_shap_{aspect}" for aspect in model.aspects]
+    return [
+        "rank",
+        "id",
+        "video",
+        "prompt",
+        *per_aspect,
+        *SHARED_COLUMNS,
+        *shap,
+        "error",
+        "predictor_id",
+    ]
 
 
 @dataclass
@@ -67,14 +94,17 @@ class ScoreResult:
 
 
 def extraction_plan(
-    predictor: Predictor,
+    predictor: Predictor | PredictorBundle,
 ) -> tuple[list[str], dict[str, dict], Sampling, Protocol, list[str]]:
     """The extractors, their settings, the frame sampling and the feature protocol that
     reproduce the predictor's features, plus notes on anything that had to be assumed.
 
     The protocol is ``predictor.json["protocol"]``, else that of the run the predictor
-    was trained from (its ``features_source``), else thesis.
+    was trained from (its ``features_source``), else thesis. A bundle's aspects share
+    one extraction: its first aspect's.
     """
+    if isinstance(predictor, PredictorBundle):
+        predictor = predictor.first
     notes: list[str] = []
     recorded = predictor.info.extractors
     if recorded:
@@ -115,7 +145,7 @@ def _value_settings(entry: dict[str, Any]) -> dict[str, Any]:
 
 def score_manifest(
     manifest: Manifest,
-    predictor: Predictor,
+    predictor: Predictor | PredictorBundle,
     features_dir: str | Path,
     *,
     skipped: pd.DataFrame | None = None,
@@ -161,16 +191,20 @@ def score_manifest(
     if not table.empty:
         table = table[table["id"].isin(set(manifest.table["id"]) - set(errors))]
     result = score_table(table, predictor, index_config)
-    if not result.scores.empty:
+    if not result.scores.empty and isinstance(predictor, Predictor):
         per_scene, scene_notes = scene_scores(features_dir, predictor)
         result.scores["scenes"] = [per_scene.get(i, "") for i in result.scores["id"]]
         result.notes += scene_notes
+    elif not result.scores.empty:
+        result.notes.append(
+            "per-scene scores are written for single-target predictors only, not bundles"
+        )
     result.notes = notes + result.notes
     failed = manifest.table[manifest.table["id"].isin(errors)][["id", "video", "prompt"]]
     failed = failed.assign(error=failed["id"].map(errors))
     parts = [result.scores, failed, skipped if skipped is not None else pd.DataFrame()]
     scores = pd.concat([part for part in parts if not part.empty], ignore_index=True)
-    scores = scores.reindex(columns=SCORE_COLUMNS).assign(predictor_id=predictor.id)
+    scores = scores.reindex(columns=score_columns(predictor)).assign(predictor_id=predictor.id)
     scores["rank"] = scores["rank"].astype("Int64")  # stays an integer beside failed videos
     passed = [c for c in manifest.table.columns if c not in scores.columns]
     result.scores = scores.merge(manifest.table[["id", *passed]], on="id", how="left")
@@ -224,28 +258,40 @@ def _number(value: float) -> float | None:
 
 
 def score_table(
-    table: pd.DataFrame, predictor: Predictor, index_config: QualityIndexConfig | None = None
+    table: pd.DataFrame,
+    predictor: Predictor | PredictorBundle,
+    index_config: QualityIndexConfig | None = None,
 ) -> ScoreResult:
-    """Score the rows of a feature table: prediction, uncertainty, quality index, top SHAP,
-    ranked by the predicted score (highest first)."""
+    """Score the rows of a feature table: prediction, uncertainty, quality index, top SHAP
+    (per aspect for a bundle), ranked best first."""
     if table.empty:
-        return ScoreResult(pd.DataFrame(columns=SCORE_COLUMNS))
-    try:
-        predicted = predictor.predict(table)
-    except PredictorError as exc:
-        raise PredictorError(
-            f"{exc} (the extracted features: {len(table.columns)} columns)"
-        ) from None
-    column = "probability" if predictor.info.task == "classification" else "predicted_score"
-    scores = predicted[["id", "video", "prompt"]].copy()
-    scores["predicted_score"] = predicted[column]
-    scores["uncertainty"] = predictor.uncertainty(table)
+        return ScoreResult(pd.DataFrame(columns=score_columns(predictor)))
+    models = (
+        predictor.predictors if isinstance(predictor, PredictorBundle) else {"score": predictor}
+    )
+    scores = table[[c for c in ("id", "video", "prompt") if c in table.columns]].copy()
+    scores = scores.reset_index(drop=True)
+    shap = {}
+    for aspect, model in models.items():
+        try:
+            scores[f"predicted_{aspect}"] = model.score(table)
+        except PredictorError as exc:
+            raise PredictorError(
+                f"{exc} (the extracted features: {len(table.columns)} columns)"
+            ) from None
+        scores["uncertainty" if aspect == "score" else f"uncertainty_{aspect}"] = model.uncertainty(
+            table
+        )
+        shap["top_shap" if aspect == "score" else f"top_shap_{aspect}"] = top_contributions(
+            explain(model, table)
+        )
     index = quality_index(table, index_config or QualityIndexConfig())
     scores["quality_index"] = index.quality_index.to_numpy()
     scores["ood"] = predictor.out_of_distribution(table)
-    scores["top_shap"] = top_contributions(explain(predictor, table))
+    scores = scores.assign(**shap)
     scores["predictor_id"] = predictor.id
-    scores = scores.sort_values("predicted_score", ascending=False, ignore_index=True)
+    order = _ranking(scores, list(models))
+    scores = scores.iloc[np.argsort(-order, kind="stable")].reset_index(drop=True)
     scores.insert(0, "rank", np.arange(1, len(scores) + 1))
     result = ScoreResult(scores)
     outside = int((scores["ood"] != "").sum())
@@ -261,3 +307,13 @@ def score_table(
     if index.degenerate:
         result.notes.append(DEGENERATE_NOTE)
     return result
+
+
+def _ranking(scores: pd.DataFrame, aspects: list[str]) -> np.ndarray:
+    """What the videos are ranked by (highest first): the predicted score, the overall
+    aspect, or the mean of the aspects' percentile ranks."""
+    if len(aspects) == 1 or OVERALL in aspects:
+        name = aspects[0] if len(aspects) == 1 else OVERALL
+        return scores[f"predicted_{name}"].to_numpy(np.float64)
+    ranks = scores[[f"predicted_{aspect}" for aspect in aspects]].rank(pct=True)
+    return ranks.mean(axis=1).to_numpy(np.float64)

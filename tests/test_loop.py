@@ -10,6 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from qualitylab.cli import app
+from qualitylab.data.samples import ASPECTS
 from qualitylab.loop import LoopExperiment, load_loop_experiment, scored_correlation
 from tests.conftest import SMALL_LOOP
 
@@ -18,6 +19,17 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 def test_demo_yaml_is_the_built_in_demo() -> None:
     assert load_loop_experiment(EXPERIMENTS / "demo.yaml") == LoopExperiment()
+
+
+def test_demo_aspects_yaml_learns_the_synthetic_aspects() -> None:
+    experiment = load_loop_experiment(EXPERIMENTS / "demo_aspects.yaml")
+    assert experiment.target == list(ASPECTS) and experiment.overall == "synthetic_score"
+    assert (
+        experiment.model_copy(
+            update={"name": "demo", "target": "synthetic_score", "overall": None, "group_by": None}
+        )
+        == LoopExperiment()
+    )
 
 
 def test_experiment_round_trips_through_yaml(tmp_path: Path) -> None:
@@ -64,6 +76,32 @@ def test_run_command_resolves_manifest_against_the_yaml(tmp_path: Path, small_lo
     )
     assert (tmp_path / "run" / "report.html").is_file()
     assert not (tmp_path / "run" / "scores.csv").exists()
+
+
+@pytest.mark.slow
+def test_run_command_learns_aspects_as_a_bundle(tmp_path: Path, small_loop) -> None:
+    experiment = {
+        **SMALL_LOOP,
+        "name": "aspects",
+        "data": "data/manifest.csv",
+        "target": list(ASPECTS),
+        "overall": "synthetic_score",
+        "group_by": "prompt",
+        "score": "data/manifest.csv",
+    }
+    path = small_loop.out_dir / "aspects.yaml"
+    path.write_text(yaml.safe_dump(experiment))
+    result = CliRunner().invoke(app, ["run", str(path), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    for aspect in [*ASPECTS, "overall"]:
+        assert f"cross-validated Spearman with aspect {aspect}:" in result.output
+        assert (tmp_path / "run" / "model" / aspect / "predictor.json").is_file()
+        assert (tmp_path / "run" / "explain" / aspect / "shap_bar.png").is_file()
+        assert (tmp_path / "run" / f"report_{aspect}.html").is_file()
+    assert (tmp_path / "run" / "model" / "bundle.json").is_file()
+    scores = pd.read_csv(tmp_path / "run" / "scores.csv")
+    assert scores["predicted_overall"].is_monotonic_decreasing
+    assert "Spearman of the scored run's predictions with its synthetic_visual" in result.output
 
 
 def test_run_command_reports_a_missing_manifest(tmp_path: Path) -> None:

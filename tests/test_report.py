@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -155,3 +156,23 @@ def test_report_lists_the_videos_outside_the_training_distribution(
     assert "Outside the training distribution" in page
     assert f"{scores.loc[1, 'id']}: resolution 1280x720 outside 64x64..96x64" in page
     assert "1 of 24 videos lie outside" in page
+
+
+def test_report_shows_where_quality_breaks(small_loop, tmp_path: Path) -> None:
+    scores = pd.read_csv(small_loop.scores)
+    path = tmp_path / "scores.csv"
+    scores.to_csv(path, index=False)
+    first, second = scores["id"].iloc[:2]
+    found = [{"defect": "blur", "start": 2, "end": 6, "start_s": 0.25, "end_s": 0.75}]
+    record = {"frames": {first: 8, second: 8}, "videos": {first: found, second: []}}
+    (tmp_path / "scores_intervals.json").write_text(json.dumps(record))
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(
+        app,
+        ["report", "--model", str(small_loop.model_dir), "--scores", str(path), "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert "Where quality breaks" in page
+    assert "found intervals in 1 of 2 videos" in page
+    assert 'alt="detected defect intervals per video"' in page

@@ -16,6 +16,7 @@ from scipy.ndimage import gaussian_filter, laplace
 
 from qualitylab.data import samples
 from qualitylab.data.samples import (
+    ASPECTS,
     DEFECT_WEIGHTS,
     FRAME_HEIGHT,
     FRAME_WIDTH,
@@ -25,6 +26,7 @@ from qualitylab.data.samples import (
     DemoClip,
     apply_defect,
     build_demo_dataset,
+    defect_interval,
     demo_specs,
     render_clip,
     synthetic_score,
@@ -36,7 +38,11 @@ MANIFEST_COLUMNS = [
     "video",
     "prompt",
     "synthetic_score",
+    "synthetic_visual",
+    "synthetic_temporal",
+    "synthetic_alignment",
     "defects",
+    "defect_intervals",
     "source_image",
     "motion",
     "fps",
@@ -142,6 +148,66 @@ def test_score_is_bounded_and_heavier_is_lower() -> None:
     for spec in demo_specs(40):
         assert 1 <= spec.synthetic_score <= 10
         assert spec.synthetic_score == round(spec.synthetic_score, 2)
+
+
+def test_aspect_scores_deduct_their_own_defects() -> None:
+    defects = (("blur", 0.6), ("frozen", 0.3), ("mismatch", 1.0))
+    assert synthetic_score(defects, aspect="synthetic_visual") == synthetic_score(defects[:1])
+    assert synthetic_score(defects, aspect="synthetic_temporal") == synthetic_score(defects[1:2])
+    assert synthetic_score(defects, aspect="synthetic_alignment") == synthetic_score(defects[2:])
+    assert set(ASPECTS) == {"synthetic_visual", "synthetic_temporal", "synthetic_alignment"}
+    assert sorted(n for names in ASPECTS.values() for n in names) == sorted(DEFECT_WEIGHTS)
+    with pytest.raises(ValueError, match="unknown aspect"):
+        synthetic_score(defects, aspect="sound")
+
+
+def test_part_clip_defect_deducts_between_half_and_all() -> None:
+    full = synthetic_score((("blur", 1.0),))
+    half = synthetic_score((("blur", 1.0),), shares=[0.5])
+    assert half == round(10 - DEFECT_WEIGHTS["blur"] * 0.75, 2)
+    assert full < half < 10
+    # frozen's length already follows its severity: its share does not soften it.
+    assert synthetic_score((("frozen", 0.6),), shares=[0.3]) == synthetic_score((("frozen", 0.6),))
+
+
+def test_plan_places_defects_over_whole_clips_and_stretches() -> None:
+    intervals = [(spec, i) for spec in demo_specs(80) for i in spec.intervals]
+    assert len(intervals) == sum(
+        name != "mismatch" for spec in demo_specs(80) for name, _ in spec.defects
+    )
+    whole = [i for spec, i in intervals if (i.start, i.end) == (0, spec.n_frames)]
+    part = [(spec, i) for spec, i in intervals if (i.start, i.end) != (0, spec.n_frames)]
+    assert len(whole) >= 20 and len(part) >= 20
+    for spec, interval in part:
+        share = (interval.end - interval.start) / spec.n_frames
+        if interval.defect == "frozen":
+            assert interval.end - interval.start == max(
+                2, round(interval.severity * spec.n_frames / 2)
+            )
+        else:
+            assert 0.35 <= share <= 0.85, (spec.id, interval)
+    for spec in demo_specs(80):
+        shares = [
+            next(((i.end - i.start) / spec.n_frames for i in spec.intervals if i.defect == n), 1.0)
+            for n, _ in spec.defects
+        ]
+        assert spec.synthetic_score == synthetic_score(spec.defects, shares)
+
+
+def test_defect_interval_bounds() -> None:
+    assert defect_interval("blur", 0.6, 1.0, 0.7, 20) == (0, 20)
+    assert defect_interval("blur", 0.6, 0.5, 0.0, 20) == (0, 10)
+    assert defect_interval("blur", 0.6, 0.5, 0.999, 20) == (10, 20)
+    assert defect_interval("frozen", 0.3, 1.0, 0.0, 4) == (0, 2)
+
+
+def test_part_clip_defect_leaves_the_other_frames_clean(pan: np.ndarray) -> None:
+    placed = _clip(defects=(("noise", 1.0),), placements=((0.5, 0.0),))
+    (interval,) = placed.intervals
+    assert (interval.start, interval.end) == (0, 8)
+    frames = render_clip(placed)
+    np.testing.assert_array_equal(frames[8:], pan[8:])
+    assert _high_frequency(frames[:8]) > 2 * _high_frequency(pan[:8])
 
 
 # --- the camera -------------------------------------------------------------------------------
@@ -305,6 +371,15 @@ def test_apply_defect_rejects_bad_input(pan: np.ndarray) -> None:
     for severity in (0.0, 1.5):
         with pytest.raises(ValueError, match="severity"):
             apply_defect(pan, "blur", severity)
+    with pytest.raises(ValueError, match="interval"):
+        apply_defect(pan, "blur", 0.6, interval=(4, 40))
+
+
+def test_apply_defect_over_an_interval(pan: np.ndarray) -> None:
+    out = apply_defect(pan, "dark", 1.0, interval=(4, 10))
+    np.testing.assert_array_equal(out[:4], pan[:4])
+    np.testing.assert_array_equal(out[10:], pan[10:])
+    assert _brightness(out[4:10]) < 0.5 * _brightness(pan[4:10])
 
 
 # --- building the dataset ---------------------------------------------------------------------
@@ -416,6 +491,16 @@ def test_manifest_describes_every_clip(built: Path) -> None:
         assert row["prompt"] == spec.prompt
         assert float(row["synthetic_score"]) == spec.synthetic_score
         assert row["defects"] == spec.defects_label
+        for aspect, score in spec.aspect_scores.items():
+            assert float(row[aspect]) == score
+        intervals = json.loads(row["defect_intervals"])
+        assert [i["defect"] for i in intervals] == [
+            name for name, _ in spec.defects if name != "mismatch"
+        ]
+        for interval in intervals:
+            assert 0 <= interval["start"] < interval["end"] <= spec.n_frames
+            assert interval["start_s"] == pytest.approx(interval["start"] / spec.fps, abs=1e-4)
+            assert interval["end_s"] == pytest.approx(interval["end"] / spec.fps, abs=1e-4)
         assert (row["source_image"], row["motion"]) == (spec.source, spec.motion)
         assert (int(row["fps"]), float(row["duration_s"])) == (spec.fps, spec.duration_s)
     assert sum(row["defects"] == "none" for row in rows) >= 4
@@ -434,7 +519,10 @@ def test_videos_decode_to_the_rendered_frames(built: Path) -> None:
 def test_readme_documents_the_synthetic_score(built: Path) -> None:
     readme = (built.parent / "README.md").read_text(encoding="utf-8")
     assert "synthetic" in readme.lower()
-    assert "synthetic_score = round(clip(10 - sum_d weight_d * severity_d, 1, 10), 2)" in readme
+    formula = "synthetic_score = round(clip(10 - sum_d weight_d * severity_d * extent_d, 1, 10), 2)"
+    assert formula in readme
+    assert all(aspect in readme for aspect in ASPECTS)
+    assert "defect_intervals" in readme
     for name in DEFECT_WEIGHTS:
         assert f"| {name} | {DEFECT_WEIGHTS[name]:.1f} |" in readme
     assert "seed=0" in readme

@@ -174,6 +174,7 @@ def test_runs_scores_signals_and_files(client, small_loop) -> None:
     signals = client.get(f"/api/runs/{run['id']}/videos/{best}/signals").json()
     assert signals["frames"] == 8 and signals["signals"] and signals["shap_timeline"]
     assert signals["note"] is None
+    assert signals["intervals"] == []  # score --intervals wrote none for this run
     assert any(s["pair"] and len(s["values"]) == 7 for s in signals["signals"])
     video = client.get(f"/api/runs/{run['id']}/videos/{best}/file")
     assert video.status_code == 200 and video.headers["content-type"] == "video/mp4"

@@ -20,6 +20,7 @@ from qualitylab.cli import (  # noqa: F401  (importing a module registers its co
     evaluate,
     features,
     generate,
+    intervals,
     learn,
     results,
     serve,

@@ -86,6 +86,13 @@ TargetOpt = Annotated[
     ),
 ]
 SplitOpt = Annotated[str | None, typer.Option(help="Split of a Hugging Face dataset.")]
+LayoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Column layout of a multi-aspect rating set: videofeedback or fetv (renames its "
+        "aspects to visual, temporal, ...; --video-col/--prompt-col/--id-col override it)."
+    ),
+]
 StoreOpt = Annotated[
     Path | None,
     typer.Option(
@@ -175,12 +182,28 @@ def open_manifest(
     id_col: str | None,
     target: list[str] | None,
     split: str | None,
+    layout: str | None = None,
 ):
-    """The manifest loaded with the command's column options; exits with its problem."""
+    """The manifest loaded with the command's column options (and ``layout``'s, where
+    those are left at their defaults); exits with its problem."""
+    from dataclasses import replace
+
+    from qualitylab.data.layouts import get_layout
     from qualitylab.data.manifest import ColumnMapping, ManifestError, load_manifest
 
     targets = split_list(target) or None
     mapping = ColumnMapping(video=video_col, prompt=prompt_col, id=id_col, targets=targets)
+    if layout is not None:
+        try:
+            chosen = get_layout(layout)
+        except ValueError as exc:
+            fail(f"--layout: {exc}")
+        mapping = chosen.mapping(
+            video=None if video_col == "video" else video_col,
+            prompt=None if prompt_col == "prompt" else prompt_col,
+            id=id_col,
+        )
+        mapping = replace(mapping, targets=targets or mapping.targets)
     try:
         return load_manifest(manifest, mapping, split=split)
     except ManifestError as exc:

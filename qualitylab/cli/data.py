@@ -10,6 +10,7 @@ from rich.table import Table
 
 from qualitylab.cli.common import (
     IdCol,
+    LayoutOpt,
     ManifestArg,
     PromptCol,
     SplitOpt,
@@ -34,12 +35,13 @@ def datasets_validate(
     id_col: IdCol = None,
     target: TargetOpt = None,
     split: SplitOpt = None,
+    layout: LayoutOpt = None,
     probe: Annotated[bool, typer.Option(help="Open every video to check it decodes.")] = True,
 ) -> None:
     """Load a dataset, print a summary and every problem with its row number; exit 1 on errors."""
     from qualitylab.data.manifest import validate_manifest
 
-    loaded = open_manifest(manifest, video_col, prompt_col, id_col, target, split)
+    loaded = open_manifest(manifest, video_col, prompt_col, id_col, target, split, layout)
     with progress_bar() as progress:
         task = progress.add_task("checking videos", total=len(loaded))
         report = validate_manifest(

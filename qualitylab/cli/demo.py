@@ -17,14 +17,32 @@ def demo(
         Path | None,
         typer.Option(help="Where to put everything the demo makes (default: the cache root)."),
     ] = None,
+    aspects: Annotated[
+        bool,
+        typer.Option(
+            help="Learn the synthetic aspects (visual, temporal, alignment) as one bundle, "
+            "with synthetic_score as overall, folds grouped by prompt."
+        ),
+    ] = False,
 ) -> None:
     """Run the whole loop on the embedded demo data: build it, extract features (classical,
     plus learned ones whose weights are present), train, explain, score a new demo run and
     write the HTML report. Its scores are SYNTHETIC, not human ratings."""
     from qualitylab.config import demo_dir
+    from qualitylab.data.samples import ASPECTS
     from qualitylab.loop import LoopExperiment
 
-    _run_loop(LoopExperiment(), out_dir or demo_dir(), Path.cwd())
+    experiment = LoopExperiment()
+    if aspects:
+        experiment = experiment.model_copy(
+            update={
+                "name": "demo_aspects",
+                "target": list(ASPECTS),
+                "overall": "synthetic_score",
+                "group_by": "prompt",
+            }
+        )
+    _run_loop(experiment, out_dir or demo_dir().with_name(experiment.name), Path.cwd())
 
 
 @app.command("run")
@@ -77,8 +95,15 @@ def _run_loop(experiment, out_dir: Path, base_dir: Path) -> None:
     if result.scoring is not None:
         best = result.scoring.scores.head(3)
         console.print(f"scored run ({result.scores}), best 3:")
-        for row in best.itertuples():
-            console.print(f"  {row.rank}. {row.id}: {row.predicted_score:.3f}", markup=False)
+        for row in best.to_dict("records"):
+            predicted = ", ".join(
+                f"{column.removeprefix('predicted_')} {value:.3f}"
+                if column != "predicted_score"
+                else f"{value:.3f}"
+                for column, value in row.items()
+                if column.startswith("predicted_")
+            )
+            console.print(f"  {row['rank']}. {row['id']}: {predicted}", markup=False)
     console.print(f"features: {', '.join(result.features)}")
     console.print(f"finished in {time.perf_counter() - started:.0f} s")
     console.print(f"report: {result.report}")

@@ -12,6 +12,7 @@ from rich.table import Column, Table
 
 from qualitylab.cli.common import (
     IdCol,
+    LayoutOpt,
     ManifestArg,
     PromptCol,
     SplitOpt,
@@ -75,6 +76,7 @@ def extract_features(
     id_col: IdCol = None,
     target: TargetOpt = None,
     split: SplitOpt = None,
+    layout: LayoutOpt = None,
     fps: Annotated[
         float | None,
         typer.Option(help="Sample frames at this rate (default protocol: 8; thesis: native)."),
@@ -131,7 +133,7 @@ def extract_features(
     """
     from qualitylab.features.protocols import default_features, protocol_and_sampling
 
-    loaded = open_manifest(manifest, video_col, prompt_col, id_col, target, split)
+    loaded = open_manifest(manifest, video_col, prompt_col, id_col, target, split, layout)
     try:
         chosen, sampling = protocol_and_sampling(
             protocol, fps=fps, num_frames=num_frames, max_seconds=max_seconds, short_side=short_side

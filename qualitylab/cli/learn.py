@@ -17,6 +17,7 @@ from qualitylab.cli.common import (
     fail,
     progress_bar,
     read_features,
+    split_list,
 )
 
 
@@ -30,7 +31,13 @@ def train(
             "several are stacked with the target normalised per set.",
         ),
     ],
-    target: Annotated[str, typer.Option(help="Column to predict, e.g. human_score.")],
+    target: Annotated[
+        str,
+        typer.Option(
+            help="Column to predict, e.g. human_score; several comma-separated aspect "
+            "columns train a bundle (one predictor per aspect)."
+        ),
+    ],
     out: Annotated[Path, typer.Option(help="Model directory to write.")],
     task: Annotated[str, typer.Option(help="regression or classification.")] = "regression",
     threshold: Annotated[
@@ -88,16 +95,28 @@ def train(
         str, typer.Option(help="Several tables: the per-set target normalisation, rank or zscore.")
     ] = "rank",
     seed: Annotated[int, typer.Option(help="Random seed of splits, search and models.")] = 0,
+    overall: Annotated[
+        str | None,
+        typer.Option(
+            help="With aspects: also train 'overall' on this column, or on 'mean' (the mean "
+            "of the aspect columns)."
+        ),
+    ] = None,
 ) -> None:
     """Train a predictor on FEATURES: choose settings, cross-validate, fit on every row.
 
     Writes MODEL_DIR/model.skops, predictor.json, metrics.json and oof.csv (and eval/ with
     --eval), and prints the cross-validated metrics with bootstrap 95% confidence
     intervals, pairwise accuracy within --pair-by, Spearman within each --group-by group
-    and the constant-predictor yardstick.
+    and the constant-predictor yardstick. Several --target columns (or --overall) write a
+    bundle: MODEL_DIR/bundle.json, metrics.json and one such directory per aspect.
     """
     require_paths([*features, *([eval_source] if eval_source else [])], "train")
-    require_column(features[0], target, "--target")
+    targets = list(split_list([target]))
+    if not targets:
+        fail("--target names no column")
+    for column in [*targets, *([overall] if overall not in (None, "mean") else [])]:
+        require_column(features[0], column, "--target" if column in targets else "--overall")
     if group_by is not None and len(features) == 1:  # stacked sets gain a dataset column
         require_column(features[0], group_by, "--group-by")
     import optuna
@@ -108,7 +127,7 @@ def train(
 
     try:
         config = TrainConfig(
-            target=target,
+            target=targets[0],
             task=task,
             threshold=threshold,
             learner=learner,
@@ -128,11 +147,19 @@ def train(
     with console.status(f"training {learner} on {', '.join(map(str, features))}"):
         try:
             trained = train_predictor(
-                features, config, out, space=space, normalise=normalise, eval_source=eval_source
+                features,
+                config,
+                out,
+                space=space,
+                normalise=normalise,
+                eval_source=eval_source,
+                aspects=targets if len(targets) > 1 or overall else None,
+                overall=overall,
             )
         except (ValueError, FileNotFoundError, PredictorError) as exc:
             fail(str(exc))
-    _print_metrics(trained.result)
+    for result in trained.aspects.values() or [trained.result]:
+        _print_metrics(result)
     for note in trained.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
     console.print(f"model: {out}")

@@ -18,20 +18,27 @@ SUMMARY_ROWS = 20
 
 
 def load_model(model: Path):
-    """The predictor in ``model``; exits with the reason when it cannot be used."""
-    from qualitylab.learn.predictor import PredictorError, load_predictor
+    """The predictor (or bundle of aspect predictors) in ``model``; exits with the reason
+    when it cannot be used."""
+    from qualitylab.learn.bundle import load_model as load
+    from qualitylab.learn.predictor import PredictorError
 
     try:
-        return load_predictor(model)
+        return load(model)
     except PredictorError as exc:
         fail(str(exc))
+
+
+def _first(model):
+    """A predictor's own record, or a bundle's first aspect's (they share their features)."""
+    return getattr(model, "first", model)
 
 
 def training_features(predictor, features: Path | None) -> Path:
     """``features``, or the table the predictor was trained on when it is still there."""
     if features is not None:
         return features
-    source = predictor.info.features_source
+    source = _first(predictor).info.features_source
     if source is None or not Path(source).exists():
         where = f" ({source} is gone)" if source else ""
         fail(f"pass --features: the predictor's training features are not available{where}")
@@ -67,14 +74,23 @@ def score(
     allow_failures: Annotated[
         bool, typer.Option(help="Exit 0 even when some videos could not be scored.")
     ] = False,
+    intervals: Annotated[
+        Path | None,
+        typer.Option(
+            help="A defect detector (`qualitylab intervals train`'s rules/ or model/): also "
+            "write where each video's defects are to OUT's name + _intervals.json."
+        ),
+    ] = None,
 ) -> None:
     """Score a new run: extract the predictor's features (reusing the store), predict,
     and write per video the predicted score, its uncertainty (spread across the forest's
     trees; rf only), the Webench quality index, what lies outside the training
     distribution (ood), the top 3 SHAP contributions and the predictor's id, plus every
-    manifest column; print the ranking.
+    manifest column; print the ranking. With --intervals, also the defect intervals.
     """
-    require_paths([source, model, *([prompts] if prompts else [])], "score")
+    require_paths(
+        [source, model, *([prompts] if prompts else []), *filter(None, [intervals])], "score"
+    )
     from qualitylab.data.folder import read_input
     from qualitylab.data.manifest import ManifestError
     from qualitylab.features.run import RunError
@@ -114,32 +130,66 @@ def score(
         f"store, {int(result.scores['error'].notna().sum())} not scored"
     )
     console.print(f"scores: {out}  (features: {run_dir})")
+    if intervals is not None:
+        _write_intervals(intervals, manifest, run_dir, out, workers, store)
     failed = int(result.scores["error"].notna().sum())
     if failed and not allow_failures:
         fail(f"{failed} of {len(result.scores)} videos could not be scored (see 'error' in {out})")
 
 
+def _write_intervals(detector: Path, manifest, run_dir: Path, out: Path, workers, store) -> None:
+    from qualitylab.features.run import RunError
+    from qualitylab.intervals.experiment import Progress, write_run_intervals
+    from qualitylab.intervals.output import intervals_path
+
+    with extraction_progress() as (on_start, on_result):
+        try:
+            path = write_run_intervals(
+                detector,
+                manifest,
+                run_dir.with_name(run_dir.name + "_intervals"),
+                intervals_path(out),
+                workers=workers or None,
+                store=store,
+                progress=Progress(on_start=on_start, on_result=on_result),
+            )
+        except (FileNotFoundError, ValueError, RunError) as exc:
+            fail(str(exc))
+    console.print(f"defect intervals: {path}")
+
+
 def _print_scores(result, predictor) -> None:
     scores = result.scores
     scored = scores[scores["error"].isna()]
-    what = "P(class 1)" if predictor.info.task == "classification" else "predicted"
-    table = Table("rank", Column("id", overflow="fold"), what, "± trees", "quality index", "ood")
+    aspects = getattr(predictor, "aspects", None)
+    if aspects is None:
+        what = "P(class 1)" if predictor.info.task == "classification" else "predicted"
+        columns = [(what, "predicted_score"), ("± trees", "uncertainty")]
+    else:
+        columns = [(aspect, f"predicted_{aspect}") for aspect in aspects]
+    table = Table(
+        "rank",
+        Column("id", overflow="fold"),
+        *(name for name, _ in columns),
+        "quality index",
+        "ood",
+    )
     shown = scored if len(scored) <= SUMMARY_ROWS else scored.head(SUMMARY_ROWS)
-    for row in shown.itertuples():
+    for row in shown.to_dict("records"):
         table.add_row(
-            str(row.rank),
-            escape(str(row.id)),
-            f"{row.predicted_score:.3f}",
-            "-" if math.isnan(row.uncertainty) else f"{row.uncertainty:.3f}",
-            f"{row.quality_index:.3f}",
-            "yes" if isinstance(row.ood, str) and row.ood else "",
+            str(row["rank"]),
+            escape(str(row["id"])),
+            *("-" if math.isnan(row[column]) else f"{row[column]:.3f}" for _, column in columns),
+            f"{row['quality_index']:.3f}",
+            "yes" if isinstance(row["ood"], str) and row["ood"] else "",
         )
     console.print(table)
     if len(scored) > len(shown):
         console.print(f"... {len(scored) - len(shown)} more in the CSV")
+    shap = "top_shap" if aspects is None else f"top_shap_{aspects[0]}"
     if len(scored):
         for label, row in (("best", scored.iloc[0]), ("worst", scored.iloc[-1])):
-            console.print(f"{label} ({row['id']}), top SHAP: {row['top_shap']}", markup=False)
+            console.print(f"{label} ({row['id']}), top SHAP: {row[shap]}", markup=False)
     for row in scores[scores["error"].notna()].itertuples():
         console.print(f"[red]not scored:[/] {escape(str(row.id))}: {escape(str(row.error))}")
     for note in result.notes:
@@ -165,9 +215,11 @@ def explain(
     """Explain a predictor with SHAP (TreeExplainer for rf and hgb, LinearExplainer for
     ridge and pairwise): the top-10 mean |SHAP| bar, the beeswarm, a waterfall per video,
     and a timeline mapping the SHAP of temporal aggregations back to the frames that
-    drive them. PNG files plus the numbers as CSV."""
+    drive them. PNG files plus the numbers as CSV; for a bundle, one OUT/ASPECT directory
+    per aspect."""
     from qualitylab.cli.common import read_features
     from qualitylab.learn.predictor import PredictorError
+    from qualitylab.report.aspects import write_aspect_explanations
     from qualitylab.report.explanations import write_explanations
 
     predictor = load_model(model)
@@ -175,20 +227,30 @@ def explain(
     table, _ = read_features(source)
     with console.status(f"SHAP for {len(table)} videos × {len(predictor.columns)} features"):
         try:
-            written = write_explanations(
-                predictor, table, out, ids=video_id or None, signals_dir=source
-            )
+            if hasattr(predictor, "aspects"):
+                explained = write_aspect_explanations(
+                    predictor, table, out, ids=video_id or None, signals_dir=source
+                )
+            else:
+                explained = {
+                    "": write_explanations(
+                        predictor, table, out, ids=video_id or None, signals_dir=source
+                    )
+                }
         except PredictorError as exc:
             fail(str(exc))
         except KeyError as exc:
             fail(f"--id: {exc.args[0]} in {source}")
-    top = Table("feature", "mean |SHAP|", title=f"top features ({written.explanation.output})")
-    for row in written.importance.head(10).itertuples():
-        top.add_row(row.feature, f"{row.mean_abs_shap:.4f}")
-    console.print(top)
-    for note in written.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
-    console.print(f"{len(written.files)} files in {out}")
+    for aspect, written in explained.items():
+        title = f"top features{f' of {aspect}' if aspect else ''} ({written.explanation.output})"
+        top = Table("feature", "mean |SHAP|", title=title)
+        for row in written.importance.head(10).itertuples():
+            top.add_row(row.feature, f"{row.mean_abs_shap:.4f}")
+        console.print(top)
+        for note in written.notes:
+            console.print(f"note: {note}", markup=False, highlight=False)
+    files = sum(len(written.files) for written in explained.values())
+    console.print(f"{files} files in {out}")
 
 
 @app.command()
@@ -211,7 +273,8 @@ def report(
 ) -> None:
     """Write one self-contained HTML report: dataset, CV results, the predictor beside the
     Webench quality index, SHAP figures, best and worst videos with frame strips, and the
-    grid tables, scored runs and evaluation when given."""
+    grid tables, scored runs and evaluation when given. For a bundle: one such report per
+    aspect beside OUT (OUT's name + _ASPECT.html) and OUT as their overview."""
     from qualitylab.cli.common import read_features
     from qualitylab.evaluate.output import JSON_FILE
     from qualitylab.learn.predictor import PredictorError
@@ -222,6 +285,17 @@ def report(
     for path in [*(scores or []), *([grid] if grid else [])]:
         if not path.exists():
             fail(f"{path}: no such file or directory")
+    if hasattr(predictor, "aspects"):
+        from qualitylab.report.aspects import build_aspects_report
+
+        if grid is not None or evaluation is not None:
+            fail("--grid and --evaluation go into a single predictor's report, not a bundle's")
+        with console.status("writing the reports"):
+            written = build_aspects_report(
+                predictor, model, table, out, score_files=list(scores or [])
+            )
+        console.print(f"report: {written} (one report per aspect beside it)")
+        return
     if evaluation is not None and not (evaluation / JSON_FILE).is_file():
         fail(f"{evaluation}: no {JSON_FILE} here (write one with qualitylab evaluate)")
     inputs = ReportInputs(

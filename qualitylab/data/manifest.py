@@ -47,12 +47,16 @@ class ColumnMapping:
     ``id=None`` uses a column named ``id`` when there is one and otherwise derives the id
     from the video path relative to the manifest. ``targets=None`` takes every numeric
     column other than the id as a target; explicit targets must exist and are checked.
+    ``renames`` (source name, new name) renames source columns before anything else, e.g.
+    a rating set's aspect columns to qualitylab's aspect names (see
+    :mod:`qualitylab.data.layouts`).
     """
 
     video: str = "video"
     prompt: str = "prompt"
     id: str | None = None
     targets: tuple[str, ...] | None = None
+    renames: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -265,6 +269,7 @@ def _dataset_to_frame(dataset) -> pd.DataFrame:
 def _normalise(
     raw: pd.DataFrame, source: str, fmt: str, root: Path, mapping: ColumnMapping
 ) -> Manifest:
+    raw = _renamed(raw, source, mapping.renames)
     required = [mapping.video, mapping.prompt, *(mapping.targets or ())]
     if mapping.id is not None:
         required.append(mapping.id)
@@ -296,6 +301,24 @@ def _normalise(
     table = pd.concat([normal, table[rest].reset_index(drop=True)], axis=1)
     targets = mapping.targets if mapping.targets is not None else _numeric_columns(table)
     return Manifest(table, source, fmt, root, mapping, tuple(targets))
+
+
+def _renamed(raw: pd.DataFrame, source: str, renames: tuple[tuple[str, str], ...]):
+    """``raw`` with its columns renamed; ManifestError naming every column it lacks or
+    whose new name it already has."""
+    absent = [old for old, _ in renames if old not in raw.columns]
+    if absent:
+        raise ManifestError(
+            f"{source}: the layout's column(s) {', '.join(map(repr, absent))} are missing; "
+            f"the columns are {', '.join(map(repr, map(str, raw.columns)))}"
+        )
+    clashing = [new for old, new in renames if new in raw.columns and new != old]
+    if clashing:
+        raise ManifestError(
+            f"{source}: already has column(s) {', '.join(map(repr, clashing))}, which the "
+            "layout would rename another column to"
+        )
+    return raw.rename(columns=dict(renames))
 
 
 def _as_text(value: object) -> str:

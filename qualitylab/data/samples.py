@@ -12,14 +12,15 @@ Clips
 
 Defects
     A clip carries no defect, one, or two. Each defect has a severity of 0.3, 0.6 or 1.0.
-    Frame defects are pure functions of the frames (see :func:`apply_defect`); at
-    severity ``s``:
+    Frame defects are pure functions of the frames (see :func:`apply_defect`); each covers
+    a frame interval ``[start, end)`` of the clip (see *Defect intervals*); at severity
+    ``s``:
 
     ============  ======  ==================================================================
     defect        weight  what it does at severity ``s``
     ============  ======  ==================================================================
-    frozen        4.0     a stretch of ``max(2, round(s * T / 2))`` frames repeats its first
-                          frame (the video stalls, then jumps ahead)
+    frozen        4.0     its interval, ``max(2, round(s * T / 2))`` frames, repeats its
+                          first frame (the video stalls, then jumps ahead)
     flicker       5.0     brightness gain ``1 ± 0.4 s u`` per frame, alternating sign,
                           ``u ~ U(0.5, 1)``
     blur          5.0     Gaussian blur, sigma ``3 s`` pixels (at height 192)
@@ -33,13 +34,34 @@ Defects
                           move, 0.6 = wrong subject, 1.0 = wrong subject and camera move
     ============  ======  ==================================================================
 
-Synthetic score
-    Every clip gets, summed over its defects ``d`` (weights above)::
+Defect intervals
+    Every frame defect covers the frames ``[start, end)`` of the written video. ``frozen``
+    covers ``max(2, round(s * T / 2))`` frames at a random place; each other frame defect
+    covers the whole clip (half of them, drawn per clip) or a random stretch of 40–80 % of
+    it. ``mismatch`` changes the prompt, not the frames, and has no interval. The manifest
+    column ``defect_intervals`` holds them as JSON, in frames and in seconds (``start / fps``,
+    ``end / fps``)::
 
-        synthetic_score = round(clip(10 - sum_d weight_d * severity_d, 1, 10), 2)
+        [{"defect": "blur", "severity": 0.6, "start": 4, "end": 19,
+          "start_s": 0.4, "end_s": 1.9}]
 
-    A clean clip scores 10. The score is made up from the defects by this formula; it is
-    *synthetic*, not a human rating.
+    (``[]`` for a clip without frame defects). The intervals are drawn from their own
+    random stream, so they leave the rest of the plan as it was.
+
+Synthetic scores
+    Each defect ``d`` deducts ``weight_d * severity_d * extent_d``, where ``extent_d`` is 1
+    for a frame defect covering the whole clip, for ``frozen`` (whose length already grows
+    with severity) and for ``mismatch``, and ``0.5 + 0.5 * share`` for a frame defect
+    covering the ``share`` of the clip's frames (a defect seen at all costs at least half).
+    Summed over defects::
+
+        synthetic_score = round(clip(10 - sum_d weight_d * severity_d * extent_d, 1, 10), 2)
+
+    over every defect: the overall score. Three aspect scores use the same formula over
+    some of the defects: ``synthetic_visual`` (blur, noise, blocks, dark, overexposed),
+    ``synthetic_temporal`` (frozen, flicker, shake) and ``synthetic_alignment``
+    (mismatch). A clean clip scores 10 on each. The scores are made up from the defects
+    by these formulas; they are *synthetic*, not human ratings.
 """
 
 from __future__ import annotations
@@ -67,7 +89,7 @@ FRAME_HEIGHT = 192
 FRAME_WIDTH = 256
 MIN_CLIPS = 24
 MAX_CLIPS = 80
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 # Maximum deduction from the synthetic score (severity 1.0) per defect.
 DEFECT_WEIGHTS: dict[str, float] = {
@@ -82,6 +104,15 @@ DEFECT_WEIGHTS: dict[str, float] = {
     "mismatch": 7.0,
 }
 SEVERITIES: tuple[float, ...] = (0.3, 0.6, 1.0)
+
+# Aspect score column -> the defects it deducts; the overall synthetic_score deducts all.
+ASPECTS: dict[str, tuple[str, ...]] = {
+    "synthetic_visual": ("blur", "noise", "blocks", "dark", "overexposed"),
+    "synthetic_temporal": ("frozen", "flicker", "shake"),
+    "synthetic_alignment": ("mismatch",),
+}
+# Share of the clip a part-clip frame defect covers: drawn from this range.
+PARTIAL_SHARE = (0.4, 0.8)
 
 # skimage.data photograph -> what a person would write about it.
 SOURCES: dict[str, str] = {
@@ -177,15 +208,76 @@ _PLAN: tuple[Defects, ...] = (
 )
 
 
-def synthetic_score(defects: Sequence[tuple[str, float]]) -> float:
-    """The synthetic score in [1, 10] of a clip with these ``(defect, severity)`` pairs."""
-    penalty = sum(DEFECT_WEIGHTS[name] * severity for name, severity in defects)
+def defect_extent(name: str, share: float) -> float:
+    """How much of its full deduction a defect covering ``share`` (0–1] of the clip costs."""
+    if name in ("frozen", "mismatch") or share >= 1:
+        return 1.0
+    return 0.5 + 0.5 * share
+
+
+def synthetic_score(
+    defects: Sequence[tuple[str, float]],
+    shares: Sequence[float] | None = None,
+    aspect: str | None = None,
+) -> float:
+    """The synthetic score in [1, 10] of a clip with these ``(defect, severity)`` pairs,
+    each covering its ``shares`` of the clip (default: all of it); with ``aspect`` (a key
+    of :data:`ASPECTS`), the aspect score from that aspect's defects only."""
+    if aspect is not None and aspect not in ASPECTS:
+        raise ValueError(f"unknown aspect {aspect!r}; use one of {', '.join(ASPECTS)}")
+    counted = DEFECT_WEIGHTS if aspect is None else ASPECTS[aspect]
+    shares = [1.0] * len(defects) if shares is None else list(shares)
+    penalty = sum(
+        DEFECT_WEIGHTS[name] * severity * defect_extent(name, share)
+        for (name, severity), share in zip(defects, shares, strict=True)
+        if name in counted
+    )
     return round(min(10.0, max(1.0, 10.0 - penalty)), 2)
+
+
+def defect_interval(
+    name: str, severity: float, share: float, position: float, n_frames: int
+) -> tuple[int, int]:
+    """The frames ``[start, end)`` a defect covers in a clip of ``n_frames``: ``share`` of
+    them (``frozen``: ``severity / 2``, at least 2), starting at ``position`` (0–1) of the
+    room left."""
+    if name == "frozen":
+        share = severity / 2
+    minimum = 2 if name == "frozen" else 1
+    length = min(n_frames, max(minimum, round(share * n_frames)))
+    start = min(n_frames - length, int(position * (n_frames - length + 1)))
+    return start, start + length
+
+
+@dataclass(frozen=True)
+class DefectInterval:
+    """Where one frame defect of a clip is: frames ``[start, end)`` at ``fps``."""
+
+    defect: str
+    severity: float
+    start: int
+    end: int
+    fps: float
+
+    def to_dict(self) -> dict[str, object]:
+        """The interval as the manifest's JSON records it (frames and seconds)."""
+        return {
+            "defect": self.defect,
+            "severity": self.severity,
+            "start": self.start,
+            "end": self.end,
+            "start_s": round(self.start / self.fps, 4),
+            "end_s": round(self.end / self.fps, 4),
+        }
 
 
 @dataclass(frozen=True)
 class DemoClip:
-    """The recipe of one demo clip: photograph, camera move, prompt, defects, timing."""
+    """The recipe of one demo clip: photograph, camera move, prompt, defects, timing.
+
+    ``placements`` holds per defect ``(share, position)``: the share of the clip it
+    covers and where its stretch starts (0–1 of the room left); empty means every frame
+    defect covers the whole clip (``frozen``: its own length, in the middle)."""
 
     id: str
     source: str
@@ -196,6 +288,7 @@ class DemoClip:
     fps: int
     seed: int
     height: int = FRAME_HEIGHT
+    placements: tuple[tuple[float, float], ...] = ()
 
     @property
     def width(self) -> int:
@@ -208,9 +301,30 @@ class DemoClip:
         return round(self.duration_s * self.fps)
 
     @property
+    def intervals(self) -> tuple[DefectInterval, ...]:
+        """The frame interval of each frame defect (not ``mismatch``), in plan order."""
+        placements = self.placements or tuple((1.0, 0.5) for _ in self.defects)
+        return tuple(
+            DefectInterval(
+                name, severity, *defect_interval(name, severity, *place, self.n_frames), self.fps
+            )
+            for (name, severity), place in zip(self.defects, placements, strict=True)
+            if name != "mismatch"
+        )
+
+    def _shares(self) -> list[float]:
+        covered = {i.defect: (i.end - i.start) / self.n_frames for i in self.intervals}
+        return [covered.get(name, 1.0) for name, _ in self.defects]
+
+    @property
     def synthetic_score(self) -> float:
-        """The clip's synthetic (formula-made, not human) score in [1, 10]."""
-        return synthetic_score(self.defects)
+        """The clip's synthetic (formula-made, not human) overall score in [1, 10]."""
+        return synthetic_score(self.defects, self._shares())
+
+    @property
+    def aspect_scores(self) -> dict[str, float]:
+        """The clip's synthetic aspect scores in [1, 10], by column name (see ASPECTS)."""
+        return {aspect: synthetic_score(self.defects, self._shares(), aspect) for aspect in ASPECTS}
 
     @property
     def defects_label(self) -> str:
@@ -238,6 +352,7 @@ def demo_specs(
         prompt = _prompt(source, motion, dict(defects).get("mismatch"), rng)
         duration = float(rng.choice([2.0, 3.0, 4.0]))
         drawn_fps = int(rng.choice([8, 10, 12]))  # drawn always, so fps leaves the rest alone
+        clip_seed = np.random.SeedSequence([seed, index])
         specs.append(
             DemoClip(
                 id=f"demo_{index:03d}",
@@ -247,11 +362,27 @@ def demo_specs(
                 defects=defects,
                 duration_s=duration,
                 fps=drawn_fps if fps is None else fps,
-                seed=int(np.random.SeedSequence([seed, index]).generate_state(1)[0]),
+                seed=int(clip_seed.generate_state(1)[0]),
                 height=height,
+                placements=_placements(defects, np.random.default_rng([seed, index, 1])),
             )
         )
     return specs
+
+
+def _placements(defects: Defects, rng: np.random.Generator) -> tuple[tuple[float, float], ...]:
+    """Per defect ``(share, position)``: a frame defect other than ``frozen`` covers the
+    whole clip or, half of the time, a stretch of PARTIAL_SHARE of it."""
+    placements = []
+    for name, _ in defects:
+        partial, share, position = rng.random() < 0.5, rng.uniform(*PARTIAL_SHARE), rng.random()
+        if name == "frozen":
+            placements.append((1.0, position))  # its share follows its severity
+        elif name == "mismatch" or not partial:
+            placements.append((1.0, 0.0))
+        else:
+            placements.append((share, position))
+    return tuple(placements)
 
 
 def _shuffled_cycle(items: list[str], length: int, rng: np.random.Generator) -> list[str]:
@@ -273,15 +404,24 @@ def _prompt(source: str, motion: str, mismatch: float | None, rng: np.random.Gen
 def render_clip(spec: DemoClip) -> np.ndarray:
     """The clip's frames with its defects, ``uint8`` ``[T, height, width, 3]``."""
     frames = _camera_move(spec.source, spec.motion, spec.n_frames, spec.height)
-    for index, (name, severity) in enumerate(sorted(spec.defects, key=_pipeline_position)):
-        if name != "mismatch":
-            rng = np.random.default_rng([spec.seed, index])
-            frames = _FRAME_DEFECTS[name](frames, severity, rng)
+    for index, interval in enumerate(sorted(spec.intervals, key=_pipeline_position)):
+        rng = np.random.default_rng([spec.seed, index])
+        frames = _apply(
+            frames, interval.defect, interval.severity, rng, interval.start, interval.end
+        )
     return _to_uint8(frames)
 
 
-def apply_defect(frames: np.ndarray, name: str, severity: float, seed: int = 0) -> np.ndarray:
-    """``frames`` (``uint8`` ``[T, H, W, 3]``) with one frame defect at ``severity`` in (0, 1].
+def apply_defect(
+    frames: np.ndarray,
+    name: str,
+    severity: float,
+    seed: int = 0,
+    interval: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """``frames`` (``uint8`` ``[T, H, W, 3]``) with one frame defect at ``severity`` in (0, 1]
+    over the frames ``interval`` ``[start, end)`` (default: the whole clip; ``frozen``: its
+    own length at a place drawn from ``seed``).
 
     ``name`` is any defect but ``mismatch``, which changes the prompt, not the frames.
     """
@@ -290,7 +430,20 @@ def apply_defect(frames: np.ndarray, name: str, severity: float, seed: int = 0) 
     if not 0 < severity <= 1:
         raise ValueError(f"severity must be in (0, 1], got {severity}")
     rng = np.random.default_rng(seed)
-    return _to_uint8(_FRAME_DEFECTS[name](frames.astype(np.float32) / 255, severity, rng))
+    if interval is None:
+        interval = defect_interval(name, severity, 1.0, rng.random(), len(frames))
+    start, end = interval
+    if not 0 <= start < end <= len(frames):
+        raise ValueError(f"interval {interval} is not inside the clip's {len(frames)} frames")
+    return _to_uint8(_apply(frames.astype(np.float32) / 255, name, severity, rng, start, end))
+
+
+def _apply(
+    frames: np.ndarray, name: str, severity: float, rng: np.random.Generator, start: int, end: int
+) -> np.ndarray:
+    out = frames.copy()
+    out[start:end] = _FRAME_DEFECTS[name](frames[start:end], severity, rng)
+    return out
 
 
 def _to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -300,8 +453,8 @@ def _to_uint8(frames: np.ndarray) -> np.ndarray:
     return scaled.astype(np.uint8)
 
 
-def _pipeline_position(defect: tuple[str, float]) -> int:
-    return _PIPELINE_ORDER.index(defect[0])
+def _pipeline_position(interval: DefectInterval) -> int:
+    return _PIPELINE_ORDER.index(interval.defect)
 
 
 # --- camera -------------------------------------------------------------------------------
@@ -406,12 +559,7 @@ def _bilinear(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 
 def _frozen(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
-    n_frames = len(frames)
-    length = min(n_frames, max(2, round(severity * n_frames / 2)))
-    start = int(rng.integers(0, n_frames - length + 1))
-    out = frames.copy()
-    out[start : start + length] = frames[start]
-    return out
+    return np.broadcast_to(frames[:1], frames.shape)
 
 
 def _flicker(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
@@ -489,7 +637,9 @@ _MANIFEST_COLUMNS = (
     "video",
     "prompt",
     "synthetic_score",
+    *ASPECTS,
     "defects",
+    "defect_intervals",
     "source_image",
     "motion",
     "fps",
@@ -510,7 +660,8 @@ def build_demo_dataset(
     """Write the demo dataset to ``out_dir`` and return the path of its ``manifest.csv``.
 
     ``out_dir`` gets ``videos/<id>.mp4``, ``manifest.csv`` (``id, video, prompt,
-    synthetic_score, defects, source_image, motion, fps, duration_s``), ``README.md`` and
+    synthetic_score, synthetic_visual, synthetic_temporal, synthetic_alignment, defects,
+    defect_intervals, source_image, motion, fps, duration_s``), ``README.md`` and
     ``dataset.json``. A complete dataset already there with the same ``n_clips`` and
     ``seed`` is kept as it is unless ``overwrite``; an interrupted build is redone. Any
     other content in a non-empty ``out_dir`` is an error unless ``overwrite``, which
@@ -607,7 +758,9 @@ def _manifest_csv(specs: Sequence[DemoClip]) -> str:
                 f"videos/{spec.id}.mp4",
                 spec.prompt,
                 f"{spec.synthetic_score:.2f}",
+                *[f"{score:.2f}" for score in spec.aspect_scores.values()],
                 spec.defects_label,
+                json.dumps([interval.to_dict() for interval in spec.intervals]),
                 spec.source,
                 spec.motion,
                 spec.fps,
@@ -618,7 +771,7 @@ def _manifest_csv(specs: Sequence[DemoClip]) -> str:
 
 
 _DEFECT_EFFECTS: dict[str, str] = {
-    "frozen": "a stretch of max(2, round(s × T / 2)) frames repeats its first frame "
+    "frozen": "its interval of max(2, round(s × T / 2)) frames repeats its first frame "
     "(the video stalls, then jumps ahead)",
     "flicker": "brightness gain 1 ± 0.4·s·u per frame, alternating sign, u ~ U(0.5, 1)",
     "blur": "Gaussian blur with sigma 3·s pixels",
@@ -641,8 +794,9 @@ def _readme(specs: Sequence[DemoClip], seed: int) -> str:
         f"out_dir, n_clips={len(specs)}, seed={seed})` from photographs that ship inside "
         f"scikit-image {skimage.__version__} (`skimage.data`). Nothing was downloaded.",
         "",
-        "**The scores are synthetic.** `synthetic_score` is computed from each clip's "
-        "planted defects by the formula below. No person rated these videos; use the "
+        "**The scores are synthetic.** `synthetic_score` and the aspect scores "
+        "`synthetic_visual`, `synthetic_temporal` and `synthetic_alignment` are computed "
+        "from each clip's planted defects by the formula below. No person rated these videos; use the "
         "dataset to try the pipeline end to end, not to measure how well a model predicts "
         "human ratings.",
         "",
@@ -652,7 +806,10 @@ def _readme(specs: Sequence[DemoClip], seed: int) -> str:
         f"{_VIDEO_QUALITY}), {specs[0].width}×{specs[0].height}, "
         f"{', '.join(map(str, sorted({spec.fps for spec in specs})))} fps, 2–4 s.",
         "- `manifest.csv`: one row per clip: `" + ", ".join(_MANIFEST_COLUMNS) + "`. "
-        "`video` is relative to the manifest; `defects` reads `name:severity;…` or `none`.",
+        "`video` is relative to the manifest; `defects` reads `name:severity;…` or `none`; "
+        "`defect_intervals` is a JSON list of `{defect, severity, start, end, start_s, "
+        "end_s}`: the frames `[start, end)` of the video each frame defect covers, and the "
+        "same in seconds.",
         "- `dataset.json`: format version, `n_clips`, `seed`, and whether the build completed.",
         "",
         "## How a clip is made",
@@ -670,6 +827,9 @@ def _readme(specs: Sequence[DemoClip], seed: int) -> str:
         "## Defects",
         "",
         "Each defect has a severity `s` of 0.3, 0.6 or 1.0; a clip has no defect, one, or two.",
+        "`frozen` covers max(2, round(s × T / 2)) frames at a random place; every other "
+        "frame defect covers the whole clip or (half of them) a random stretch of "
+        f"{PARTIAL_SHARE[0]:.0%}–{PARTIAL_SHARE[1]:.0%} of it; `mismatch` has no interval.",
         "",
         "| defect | weight | effect at severity s | clips |",
         "|---|---|---|---|",
@@ -679,14 +839,18 @@ def _readme(specs: Sequence[DemoClip], seed: int) -> str:
         lines.append(f"| {name} | {weight:.1f} | {_DEFECT_EFFECTS[name]} | {len(used)} |")
     lines += [
         "",
-        "## Synthetic score",
+        "## Synthetic scores",
         "",
         "```",
-        "synthetic_score = round(clip(10 - sum_d weight_d * severity_d, 1, 10), 2)",
+        "synthetic_score = round(clip(10 - sum_d weight_d * severity_d * extent_d, 1, 10), 2)",
         "```",
         "",
-        "summed over the clip's defects `d`, with the weights in the table above. A clean "
-        "clip scores 10. In this build: "
+        "summed over the clip's defects `d`, with the weights in the table above; "
+        "`extent_d` is 1 for a defect over the whole clip, for `frozen` and for `mismatch`, "
+        "and 0.5 + 0.5 × share for a frame defect covering that share of the frames. "
+        "The aspect scores use the same formula over some defects only: "
+        + "; ".join(f"`{aspect}`: {', '.join(names)}" for aspect, names in ASPECTS.items())
+        + ". A clean clip scores 10 on each. In this build: "
         f"min {scores.min():.2f}, mean {scores.mean():.2f}, max {scores.max():.2f}; "
         f"{sum(not spec.defects for spec in specs)} clean clips.",
         "",

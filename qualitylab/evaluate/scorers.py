@@ -28,6 +28,7 @@ import pandas as pd
 from qualitylab.data.manifest import Manifest
 from qualitylab.errors import QualitylabError
 from qualitylab.features.layout import read_feature_table
+from qualitylab.learn.bundle import aspect_dir, aspect_name
 from qualitylab.learn.predictor import (
     OOF_FILE,
     Predictor,
@@ -88,7 +89,7 @@ def resolve(spec: str, rows: pd.DataFrame, context: ScorerContext) -> Scored:
     if path.is_dir():
         return predictor_scores(path, rows, context)
     if path.is_file():
-        return file_scores(path, rows)
+        return file_scores(path, rows, context.target)
     return column_scores(spec, rows)
 
 
@@ -134,21 +135,25 @@ def index_scores(rows: pd.DataFrame, config: QualityIndexConfig | None = None) -
     return Scored(QUALITY_INDEX, "quality_index", index.quality_index.to_numpy(float), notes=notes)
 
 
-def file_scores(path: Path, rows: pd.DataFrame) -> Scored:
-    """``predicted_score`` of a scores CSV, joined on ``id``; rows with an error get NaN."""
+def file_scores(path: Path, rows: pd.DataFrame, target: str | None = None) -> Scored:
+    """``predicted_score`` of a scores CSV (of a bundle's, ``predicted_<aspect>`` of the
+    aspect named after ``target``), joined on ``id``; rows with an error get NaN."""
     try:
         table = pd.read_csv(path, dtype={"id": str})
     except (ValueError, OSError) as exc:
         raise ScorerError(f"scorer {path}: cannot be read as a CSV file ({exc})") from None
-    missing = [c for c in ("id", "predicted_score") if c not in table.columns]
+    column = "predicted_score"
+    if column not in table.columns and target is not None:
+        column = f"predicted_{aspect_name(target)}"
+    missing = [c for c in ("id", column) if c not in table.columns]
     if missing:
         raise ScorerError(
-            f"scorer {path}: needs the columns id and predicted_score (as `qualitylab score` "
+            f"scorer {path}: needs the columns id and {column} (as `qualitylab score` "
             f"writes), lacks {', '.join(missing)}"
         )
     if "error" in table.columns:
         table = table[table["error"].isna()]
-    by_id = dict(zip(table["id"], pd.to_numeric(table["predicted_score"], errors="coerce")))
+    by_id = dict(zip(table["id"], pd.to_numeric(table[column], errors="coerce")))
     values = rows["id"].map(by_id).to_numpy(float)
     if np.isnan(values).all():
         raise ScorerError(f"scorer {path}: none of its ids is among the evaluated rows")
@@ -160,8 +165,9 @@ def file_scores(path: Path, rows: pd.DataFrame) -> Scored:
 
 def predictor_scores(model_dir: Path, rows: pd.DataFrame, context: ScorerContext) -> Scored:
     """A predictor's out-of-fold predictions for the rows it was trained on and its
-    predictions for the others."""
+    predictions for the others; of a bundle, the aspect trained on the evaluated target."""
     try:
+        model_dir = aspect_dir(model_dir, context.target)
         predictor = load_predictor(model_dir)
     except PredictorError as exc:
         raise ScorerError(f"scorer {model_dir}: {exc}") from None

@@ -53,6 +53,7 @@ MODEL_FILE = "model.skops"
 INFO_FILE = "predictor.json"
 METRICS_FILE = "metrics.json"
 OOF_FILE = "oof.csv"
+BUNDLE_FILE = "bundle.json"  # marks a bundle of per-aspect predictors (learn/bundle.py)
 _PACKAGES = ("scikit-learn", "numpy", "optuna", "skops", "pandas")
 # Types a predictor file may contain beyond skops' defaults: scikit-learn's and numpy's,
 # and qualitylab's own estimators by exact name.
@@ -313,6 +314,13 @@ def read_info(model_dir: str | Path) -> PredictorInfo:
     an unreadable format version, or not a valid description."""
     model_dir = Path(model_dir)
     info_path, model_path = model_dir / INFO_FILE, model_dir / MODEL_FILE
+    if (model_dir / BUNDLE_FILE).is_file():
+        aspects = json.loads((model_dir / BUNDLE_FILE).read_text()).get("aspects", {})
+        raise PredictorError(
+            f"{model_dir}: a bundle of one predictor per aspect ({', '.join(aspects)}), not "
+            "one predictor; load it with qualitylab.load_model or PredictorBundle.load, or "
+            f"load one aspect's directory ({model_dir / next(iter(aspects), 'ASPECT')})"
+        )
     if not info_path.is_file() or not model_path.is_file():
         raise PredictorError(
             f"{model_dir}: not a model directory (needs {INFO_FILE} and {MODEL_FILE})"

@@ -120,10 +120,12 @@ def train(
     storage: str | optuna.storages.BaseStorage | None = None,
     study_name: str = "qualitylab",
     fit_final: bool = True,
+    fold_of: np.ndarray | None = None,
 ) -> TrainResult:
     """Choose settings, cross-validate and (when ``fit_final``) fit ``config.learner`` on
     ``columns``. ``storage`` and ``study_name`` persist the Optuna search of the thesis
-    tuning.
+    tuning. ``fold_of`` (one fold number per row of ``table``) fixes the folds, e.g. the
+    same folds for every aspect of a bundle; by default they are drawn for this target.
 
     Raises ValueError for a missing target, group or pair column, a target that is not
     numeric, a single class, or fewer rows or groups than folds. Models are fitted on one
@@ -131,7 +133,7 @@ def train(
     hundred rows, and the grid runs spaces in parallel).
     """
     with threadpool_limits(limits=1):
-        return _train(table, columns, config, storage, study_name, fit_final)
+        return _train(table, columns, config, storage, study_name, fit_final, fold_of)
 
 
 def _train(
@@ -141,6 +143,7 @@ def _train(
     storage: str | optuna.storages.BaseStorage | None,
     study_name: str,
     fit_final: bool,
+    fold_of: np.ndarray | None = None,
 ) -> TrainResult:
     frame, target, groups, pair_groups = _rows(table, config)
     usable = [c for c in columns if frame[c].notna().any()]
@@ -153,11 +156,13 @@ def _train(
     data = _Data(X, y, target, cv.strata(y, n_splits, config.task), groups, pair_groups)
     if config.within is not None:
         data.within = frame[config.within].astype(str).to_numpy()
-    folds = (
-        cv.logo(groups)
-        if config.cv == "logo"
-        else cv.kfold(data.strata, config.cv, config.seed, groups)
-    )
+    if fold_of is not None:
+        rated = pd.to_numeric(table[config.target], errors="coerce").notna().to_numpy()
+        folds = _given_folds(np.asarray(fold_of)[rated])
+    elif config.cv == "logo":
+        folds = cv.logo(groups)
+    else:
+        folds = cv.kfold(data.strata, config.cv, config.seed, groups)
     mode, note = _resolve_tuning(config, len(y))
 
     def choose(rows: np.ndarray, name: str) -> dict[str, Any]:
@@ -195,6 +200,14 @@ def _train(
         model = learners.build(config.learner, config.task, result.params, config.seed, len(y))
         result.model = learners.fit(config.learner, model, X, y, pair_groups)
     return result
+
+
+def _given_folds(fold_of: np.ndarray) -> list[cv.Split]:
+    """(train, test) pairs of a fold number per row; folds without rows are left out."""
+    return [
+        (np.flatnonzero(fold_of != number), np.flatnonzero(fold_of == number))
+        for number in np.unique(fold_of)
+    ]
 
 
 def _rows(table: pd.DataFrame, config: TrainConfig):

@@ -3,7 +3,8 @@
 Sections: the model, the dataset, cross-validated results with predicted-against-human
 scores, the learned predictor beside the Webench quality index, SHAP figures, the best
 and worst videos with strips of their frames, grid tables (when a grid directory is
-given), scored runs (when score files are given) and an evaluation against human ratings
+given), scored runs (when score files are given; with the time line of their defect
+intervals when ``score --intervals`` wrote them) and an evaluation against human ratings
 (when an evaluate directory is given).
 """
 
@@ -24,6 +25,7 @@ from scipy import stats
 
 from qualitylab.data.video import Sampling, VideoDecodeError, decode
 from qualitylab.evaluate.output import PLOT_FILE, read_evaluation, summary_table, within_table
+from qualitylab.intervals.output import intervals_path, read_run_intervals
 from qualitylab.learn.evaluation import describe
 from qualitylab.learn.explain import Explanation, explain, global_importance
 from qualitylab.learn.metrics import bootstrap_ci, format_mean_std
@@ -43,6 +45,7 @@ STRIP_FRAMES = 6
 STRIP_SHORT_SIDE = 96
 VIDEOS_SHOWN = 3
 OOD_SHOWN = 10
+INTERVAL_VIDEOS_SHOWN = 30
 
 
 @dataclass
@@ -114,7 +117,10 @@ def _context(inputs: ReportInputs, scratch: Path) -> dict[str, Any]:
         "importance": importance.head(10).to_dict("records"),
         "videos": _best_and_worst(oof, target, scratch),
         "grid": _grid_tables(inputs.grid_dir),
-        "runs": [_scored_run(path) for path in inputs.score_files],
+        "runs": [
+            _scored_run(path, scratch / f"intervals_{number}.png")
+            for number, path in enumerate(inputs.score_files)
+        ],
         "evaluation": _evaluation(inputs.evaluation_dir),
     }
 
@@ -315,8 +321,10 @@ def _evaluation(out_dir: Path | None) -> dict[str, Any] | None:
     }
 
 
-def _scored_run(path: Path) -> dict[str, Any]:
+def _scored_run(path: Path, figure: Path) -> dict[str, Any]:
     scores = pd.read_csv(path)
+    found = read_run_intervals(intervals_path(path))
+    with_defects = {video: records for video, records in found.items() if records}
     failed = scores["error"].notna() if "error" in scores else pd.Series(False, index=scores.index)
     shown = scores[~failed].drop(columns=["error", "video", "prompt"], errors="ignore")
     outside = scores[~failed & scores["ood"].notna()] if "ood" in scores else scores.head(0)
@@ -328,4 +336,14 @@ def _scored_run(path: Path) -> dict[str, Any]:
         "html": _html_table(rounded.head(20)),
         "ood": [(str(row.id), str(row.ood)) for row in outside.head(OOD_SHOWN).itertuples()],
         "ood_count": len(outside),
+        "intervals": _image(
+            plots.defect_timeline(
+                dict(list(with_defects.items())[:INTERVAL_VIDEOS_SHOWN]),
+                figure,
+                "detected defect intervals",
+            )
+        )
+        if with_defects
+        else None,
+        "intervals_count": (len(with_defects), len(found)),
     }

@@ -1,5 +1,6 @@
 """The figures: SHAP importance, beeswarm and waterfall, the SHAP timeline of one video,
-predicted against human scores, and strips of frames. Each writes one PNG file."""
+predicted against human scores, strips of frames, and the defect intervals of videos on
+a time line. Each writes one PNG file."""
 
 from __future__ import annotations
 
@@ -117,3 +118,26 @@ def frame_strip(frames: np.ndarray, path: Path, height: float = 1.3) -> Path:
     figure.savefig(path, dpi=DPI)
     plt.close(figure)
     return Path(path)
+
+
+def defect_timeline(videos: dict[str, list[dict]], path: Path, title: str) -> Path:
+    """One row per video, a coloured span per detected defect interval over its seconds
+    (``start_s`` to ``end_s``), one colour per defect."""
+    defects = sorted({record["defect"] for records in videos.values() for record in records})
+    colours = dict(zip(defects, plt.get_cmap("tab10").colors, strict=False))
+    figure, axes = plt.subplots(figsize=(7.5, 0.3 * len(videos) + 1.4))
+    for row, records in enumerate(videos.values()):
+        for record in records:
+            axes.broken_barh(
+                [(record["start_s"], record["end_s"] - record["start_s"])],
+                (row - 0.35, 0.7),
+                color=colours[record["defect"]],
+            )
+    axes.set_yticks(range(len(videos)), list(videos))
+    axes.invert_yaxis()
+    axes.set_xlabel("seconds")
+    axes.set_title(title)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[name]) for name in defects]
+    if handles:
+        axes.legend(handles, defects, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
+    return _save(figure, path)

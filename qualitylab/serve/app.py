@@ -280,7 +280,8 @@ def _api(app: FastAPI, service: Service) -> None:
     @app.get("/api/runs/{run_id}/videos/{video_id}/signals", tags=["runs"])
     def video_signals(run_id: str, video_id: str) -> dict[str, Any]:
         """One video's per-frame signals and, when the run's predictor is known, its
-        SHAP timeline (each feature's SHAP spread over the frames it depends on)."""
+        SHAP timeline (each feature's SHAP spread over the frames it depends on); and
+        the defect intervals ``score --intervals`` found in it, if any."""
         return _signals(service, service.run(run_id), video_id)
 
     @app.get("/api/compare", tags=["runs"])
@@ -491,7 +492,7 @@ def _predictor_detail(service: Service, predictor_id: str) -> dict[str, Any]:
 
 
 def _signals(service: Service, run: RunRef, video_id: str) -> dict[str, Any]:
-    """One video's signals and SHAP timeline, for the player page."""
+    """One video's signals, SHAP timeline and defect intervals, for the player page."""
     if run.features_dir is None:
         note = f"run {run.id} keeps no per-frame signals (no feature store beside its scores)"
         return {
@@ -500,6 +501,7 @@ def _signals(service: Service, run: RunRef, video_id: str) -> dict[str, Any]:
             "frames": 0,
             "signals": [],
             "shap_timeline": [],
+            "intervals": library.defect_intervals(run.scores, video_id),
             "top_shap": [],
             "note": note,
         }
@@ -548,6 +550,7 @@ def _signals(service: Service, run: RunRef, video_id: str) -> dict[str, Any]:
                 for name in names
             ],
             "shap_timeline": shap_per_frame,
+            "intervals": library.defect_intervals(run.scores, video_id),
             "top_shap": [{"feature": k, "shap": float(v)} for k, v in top],
             "note": note,
         }

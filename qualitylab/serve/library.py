@@ -26,6 +26,7 @@ from qualitylab.features.layout import read_feature_table
 from qualitylab.features.registry import REGISTRY
 from qualitylab.features.run import extract_features
 from qualitylab.features.tables import left_out_pairs, video_signals
+from qualitylab.intervals.output import video_intervals
 from qualitylab.learn.explain import explain, global_importance
 from qualitylab.learn.metrics import to_json_ready
 from qualitylab.learn.predictor import INFO_FILE, Predictor, artifact_id, load_predictor
@@ -40,6 +41,7 @@ __all__ = [
     "Predictor",
     "VideoInfo",
     "compare_runs",
+    "defect_intervals",
     "evaluate_run",
     "evaluation_summaries",
     "extract_run",
@@ -236,6 +238,12 @@ def signals_of(features_dir: str | Path, video_id: str) -> dict[str, np.ndarray]
     ``extractor.signal``; KeyError when the run does not hold the video."""
     _, signals = video_signals(features_dir, video_id)
     return signals
+
+
+def defect_intervals(scores: str | Path, video_id: str) -> list[dict[str, Any]]:
+    """The defect intervals ``score --intervals`` found in one video of a run (each with
+    ``from``/``to`` as fractions of the clip); empty when it wrote none."""
+    return video_intervals(scores, video_id)
 
 
 def shap_timeline(

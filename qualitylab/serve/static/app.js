@@ -134,7 +134,7 @@ async function selectVideo(run, row) {
   if (stopCursor) stopCursor();
   try {
     const data = await api(`/api/runs/${run.id}/videos/${encodeURIComponent(row.id)}/signals`);
-    if (!data.signals.length) {
+    if (!data.signals.length && !data.intervals.length) {
       timeline.replaceChildren();
       note.textContent = data.note || "no signals stored for this video";
       return;
@@ -162,10 +162,28 @@ function drawTimeline(data) {
   const plotWidth = width - left - right;
   const last = Math.max(data.frames - 1, 1);
   const x = (frame) => left + (frame / last) * plotWidth;
-  const rows = data.signals.length + (data.shap_timeline.length ? 1 : 0);
+  const rows = data.signals.length + (data.shap_timeline.length ? 1 : 0) + (data.intervals.length ? 1 : 0);
   const height = Math.max(rows, 1) * (rowHeight + gap) + 10;
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "timeline", role: "img" });
   let top = 4;
+  // Detected defect intervals: spans over the clip (from/to are fractions of it).
+  if (data.intervals.length) {
+    root.append(label("defects", top + rowHeight / 2));
+    root.append(svg("rect", { x: left, y: top, width: plotWidth, height: rowHeight, class: "band" }));
+    const names = [...new Set(data.intervals.map((d) => d.defect))];
+    const lane = rowHeight / names.length;
+    for (const found of data.intervals) {
+      const span = svg("rect", {
+        x: left + found.from * plotWidth, width: Math.max((found.to - found.from) * plotWidth, 1),
+        y: top + names.indexOf(found.defect) * lane + 1, height: Math.max(lane - 2, 1), class: "defect",
+      });
+      const tip = svg("title");
+      tip.textContent = `${found.defect}: ${num(found.start_s)}–${num(found.end_s)} s`;
+      span.append(tip);
+      root.append(span);
+    }
+    top += rowHeight + gap;
+  }
   if (data.shap_timeline.length) {
     const largest = Math.max(...data.shap_timeline.map((p) => Math.abs(p.shap)), 1e-12);
     const middle = top + rowHeight / 2;
