@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.stats import spearmanr
 
 from qualitylab.atomic import write_text
@@ -28,14 +28,16 @@ from qualitylab.config import read_yaml_model
 from qualitylab.data.manifest import ColumnMapping, load_manifest
 from qualitylab.data.samples import FRAME_HEIGHT, MAX_CLIPS, MIN_CLIPS, build_demo_dataset
 from qualitylab.data.video import Sampling
+from qualitylab.device import Device, Precision
 from qualitylab.features.extract import VideoResult
 from qualitylab.features.layout import read_feature_table
 from qualitylab.features.learned.runtime import learned_with_weights
 from qualitylab.features.protocols import ProtocolName, protocol_and_sampling
+from qualitylab.features.registry import with_learned_settings
 from qualitylab.features.run import RunSummary, extract_features
-from qualitylab.learn.predictor import load_predictor, save_predictor
-from qualitylab.learn.spaces import parse_space
-from qualitylab.learn.train import Task, TrainConfig, train
+from qualitylab.learn.predictor import load_predictor
+from qualitylab.learn.train import Task, TrainConfig, TrainProtocol, nest_protocol
+from qualitylab.learn.workflow import train_predictor
 from qualitylab.report.explanations import write_explanations
 from qualitylab.report.html import ReportInputs, build_report
 from qualitylab.score import ScoreResult, score_manifest
@@ -60,8 +62,11 @@ class LoopExperiment(BaseModel):
     dataset; ``protocol`` is the feature protocol (``sampling``'s fps and short side
     replace the default protocol's canonical ones when set); ``features`` null means the
     protocol's offline extractors; ``learned: present`` adds every learned extractor whose
-    weights are on disk; ``workers`` are the extraction's processes (0: the engine's
-    default).
+    weights are on disk; ``settings`` are extractor settings by extractor (as
+    ``extract-features --config``), ``device``, ``precision`` and ``batch_size`` those of
+    every learned extractor; ``workers`` are the extraction's processes (0: the engine's
+    default). ``training`` is the training protocol (:class:`TrainProtocol`, as
+    ``qualitylab train`` takes it); ``target`` and ``task`` say what it learns.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -69,6 +74,7 @@ class LoopExperiment(BaseModel):
     name: str = "demo"
     data: DemoData | str = DemoData(demo_clips=MAX_CLIPS)
     target: str = "synthetic_score"
+    task: Task = "regression"
     protocol: ProtocolName = "default"
     # The demo leaves out ``detail``: its clips are upscaled from 192 px at analysis and
     # its scored run downscaled from 288 px, which fine detail tells apart while the
@@ -76,15 +82,19 @@ class LoopExperiment(BaseModel):
     features: list[str] | None = Field(default_factory=lambda: ["ssim", "technical", "motion"])
     learned: Literal["present", "none"] = "present"
     sampling: Sampling = Sampling()
-    task: Task = "regression"
-    threshold: float = 5.5
+    settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    device: Device | None = None
+    precision: Precision | None = None
+    batch_size: int | None = Field(None, ge=1)
     space: str = "all"
-    trials: int = Field(30, ge=1)
-    cv: int = Field(5, ge=2)
-    group_by: str | None = None
-    seed: int = Field(0, ge=0)
+    training: TrainProtocol = TrainProtocol()
     score: DemoData | str | None = DemoData(demo_clips=MIN_CLIPS, seed=1, height=288, fps=16)
     workers: int = Field(0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_training(cls, data: Any) -> Any:
+        return nest_protocol(data, TrainProtocol())
 
     def to_yaml(self) -> str:
         """The experiment as YAML, fields in declaration order."""
@@ -141,12 +151,20 @@ def run_loop(
     names = list(experiment.features or protocol.extractors)
     if experiment.learned == "present":
         names += [name for name in learned_with_weights() if name not in names]
+    overrides = with_learned_settings(
+        names,
+        experiment.settings,
+        device=experiment.device,
+        precision=experiment.precision,
+        batch_size=experiment.batch_size,
+    )
     hooks.step(f"features ({protocol.name} protocol: {', '.join(names)})")
     extraction = extract_features(
         manifest,
         names,
         out_dir / "features",
         sampling=sampling,
+        overrides=overrides,
         protocol=protocol,
         workers=experiment.workers or None,
         on_start=hooks.extraction_start,
@@ -157,29 +175,10 @@ def run_loop(
 
     hooks.step("train")
     model_dir = out_dir / "model"
-    table, extractors = read_feature_table(out_dir / "features")
-    config = TrainConfig(
-        target=experiment.target,
-        task=experiment.task,
-        threshold=experiment.threshold,
-        trials=experiment.trials,
-        cv=experiment.cv,
-        group_by=experiment.group_by,
-        seed=experiment.seed,
-    )
-    space = parse_space(experiment.space, list(table.columns))
-    trained = train(table, list(space.columns), config)
-    save_predictor(
-        model_dir,
-        trained,
-        table,
-        space=space.name,
-        extractors=extractors,
-        sampling=sampling.to_dict(),
-        protocol=protocol.model_dump(mode="json"),
-        source=out_dir / "features",
-    )
+    config = TrainConfig.of(experiment.target, experiment.task, experiment.training)
+    trained = train_predictor([out_dir / "features"], config, model_dir, space=experiment.space)
     predictor = load_predictor(model_dir)
+    table, _ = read_feature_table(out_dir / "features")
 
     hooks.step("explain")
     explained = write_explanations(
@@ -216,7 +215,7 @@ def run_loop(
         report=report,
         model_dir=model_dir,
         scores=scores_path,
-        metrics=trained.metrics,
+        metrics=trained.result.metrics,
         features=names,
         extraction=extraction,
         scoring=scoring,

@@ -82,8 +82,7 @@ SMALL_LOOP = {
     "protocol": "thesis",
     "features": None,  # the thesis protocol's offline extractors
     "sampling": {"num_frames": 8, "short_side": 64},
-    "trials": 5,
-    "cv": 3,
+    "training": {"trials": 5, "cv": 3},
     "score": {"demo_clips": 24, "seed": 1},
     "workers": 1,
 }

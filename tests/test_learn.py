@@ -80,6 +80,15 @@ def test_classification_threshold_semantics():
         train(table, FEATURES, config.model_copy(update={"threshold": 100.0}))
 
 
+def test_classification_threshold_defaults_to_the_midpoint_of_the_observed_scale():
+    table = synthetic_table()
+    table["human_score"] = np.linspace(1, 5, len(table))  # a 1-5 scale: 5.5 would be one class
+    config = TrainConfig(target="human_score", task="classification", trials=2, cv=3)
+    result = train(table, FEATURES, config, fit_final=False)
+    assert result.config.threshold == 3.0
+    assert (result.oof["target"] >= 3.0).sum() == (table["human_score"] >= 3.0).sum()
+
+
 def test_nan_policy_drops_empty_columns_and_imputes_the_rest():
     table = synthetic_table()
     table["fam.empty.mean"] = np.nan

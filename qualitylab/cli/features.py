@@ -130,6 +130,7 @@ def extract_features(
     recorded in OUT/failures.parquet and the run goes on.
     """
     from qualitylab.features.protocols import default_features, protocol_and_sampling
+    from qualitylab.features.registry import with_learned_settings
 
     loaded = open_manifest(manifest, video_col, prompt_col, id_col, target, split)
     try:
@@ -140,7 +141,7 @@ def extract_features(
         names = split_list(features) if features else default_features(chosen)
         if not features:
             console.print(f"{chosen.name} protocol ({sampling.describe()}): {', '.join(names)}")
-        _apply_learned_settings(
+        overrides = with_learned_settings(
             names, overrides, device=device, precision=precision, batch_size=batch_size
         )
     except (ValueError, KeyError) as exc:
@@ -158,17 +159,6 @@ def extract_features(
         address=address,
     )
     finish_run(summary, allow_failures)
-
-
-def _apply_learned_settings(names, overrides, **settings) -> None:
-    """Give every learned extractor among ``names`` the --device/--precision/--batch-size
-    settings that were given, unless --config set them for that extractor."""
-    from qualitylab.features.registry import get_spec
-
-    given = {key: value for key, value in settings.items() if value is not None}
-    for name in names:
-        if given and get_spec(name).weights:
-            overrides[name] = {**given, **overrides.get(name, {})}
 
 
 def _parse_settings(items: list[str] | None) -> dict[str, dict[str, object]]:

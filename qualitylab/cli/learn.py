@@ -34,8 +34,12 @@ def train(
     out: Annotated[Path, typer.Option(help="Model directory to write.")],
     task: Annotated[str, typer.Option(help="regression or classification.")] = "regression",
     threshold: Annotated[
-        float, typer.Option(help="Classification: a row is positive when target >= threshold.")
-    ] = 5.5,
+        float | None,
+        typer.Option(
+            help="Classification: a row is positive when target >= threshold "
+            "(default: the midpoint of the target's observed range)."
+        ),
+    ] = None,
     learner: Annotated[
         str, typer.Option(help="rf (Random Forest), ridge, hgb (gradient boosting) or pairwise.")
     ] = "rf",

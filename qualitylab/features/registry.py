@@ -186,6 +186,20 @@ def get_spec(name: str) -> ExtractorSpec:
         raise UnknownExtractorError(f"unknown extractor {name!r}; known: {known}") from None
 
 
+def with_learned_settings(
+    names: list[str], overrides: Mapping[str, Mapping[str, Any]], **settings: Any
+) -> dict[str, dict[str, Any]]:
+    """``overrides`` with ``settings`` (device, precision, batch_size; None: not given)
+    added for every learned extractor among ``names``; an extractor's own overrides win.
+    UnknownExtractorError for a name not in the registry."""
+    given = {key: value for key, value in settings.items() if value is not None}
+    combined = {name: dict(values) for name, values in overrides.items()}
+    for name in names:
+        if given and get_spec(name).weights:
+            combined[name] = {**given, **combined.get(name, {})}
+    return combined
+
+
 def extractor_class(spec: ExtractorSpec) -> type[Extractor]:
     """Import the class behind a registry entry."""
     module, _, attribute = spec.factory.partition(":")
