@@ -26,6 +26,7 @@ from qualitylab.data.manifest import Manifest
 from qualitylab.data.video import Sampling
 from qualitylab.features.extract import VideoResult
 from qualitylab.features.layout import feature_run, widest_table
+from qualitylab.features.names import extractor_of
 from qualitylab.features.protocols import RUN_KEY, Protocol, run_protocol
 from qualitylab.features.registry import extractor_class, get_spec
 from qualitylab.features.run import extract_features
@@ -76,7 +77,7 @@ def extraction_plan(
         names = [entry["name"] for entry in recorded]
         overrides = {entry["name"]: _value_settings(entry) for entry in recorded}
     else:
-        names = list(dict.fromkeys(column.split(".")[0] for column in predictor.columns))
+        names = list(dict.fromkeys(extractor_of(column) for column in predictor.columns))
         overrides = {}
         notes.append(
             "the predictor does not record its extractors' settings; the defaults of "

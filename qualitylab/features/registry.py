@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from qualitylab.errors import QualitylabError
 from qualitylab.features.base import Extractor, ExtractorSpec, SignalSpec
+from qualitylab.features.names import split_signal
 
 FLOW_QUANTITIES = ("flow", "magnitude", "angle")
 FLOW_REDUCTIONS = ("sum", "median", "mean", "std", "min", "max")
@@ -198,6 +199,17 @@ def with_learned_settings(
         if given and get_spec(name).weights:
             combined[name] = {**given, **combined.get(name, {})}
     return combined
+
+
+def is_pair_signal(name: str) -> bool:
+    """Whether the signal ``extractor.signal`` runs over neighbouring-frame pairs (its
+    value t sits between frames t and t+1) rather than over frames; False for a signal
+    the registry does not know."""
+    try:
+        extractor, signal = split_signal(name)
+        return REGISTRY[extractor].signal(signal).over == "pair"
+    except (ValueError, KeyError):
+        return False
 
 
 def extractor_class(spec: ExtractorSpec) -> type[Extractor]:

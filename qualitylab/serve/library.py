@@ -23,7 +23,7 @@ from qualitylab.errors import QualitylabError
 from qualitylab.evaluate import EvaluationConfig, evaluate
 from qualitylab.evaluate.output import read_evaluation, summary_table, write_evaluation
 from qualitylab.features.layout import read_feature_table
-from qualitylab.features.registry import REGISTRY
+from qualitylab.features.registry import is_pair_signal
 from qualitylab.features.run import extract_features
 from qualitylab.features.tables import video_signals
 from qualitylab.learn.explain import explain, global_importance
@@ -219,16 +219,6 @@ def evaluation_summaries(directories: list[Path]) -> list[dict[str, Any]]:
             }
         )
     return summaries
-
-
-def is_pair_signal(name: str) -> bool:
-    """Whether the signal ``extractor.signal`` runs over neighbouring-frame pairs (its
-    value t sits between frames t and t+1) rather than over frames."""
-    extractor, _, signal = name.partition(".")
-    try:
-        return REGISTRY[extractor].signal(signal).over == "pair"
-    except KeyError:
-        return False
 
 
 def signals_of(features_dir: str | Path, video_id: str) -> dict[str, np.ndarray]:
