@@ -216,14 +216,15 @@ def _print_run_summary(summary) -> None:
 
 @features_app.command("list")
 def features_list() -> None:
-    """List every extractor, classical and learned: name, kind, version, signals, and the
-    weights it needs (see `qualitylab weights list` for which are present)."""
+    """List every extractor, classical and learned, by family: name, kind, version,
+    signals, and the weights it needs (see `qualitylab weights list` for which are present)."""
     from qualitylab.features.registry import REGISTRY
 
-    table = Table("extractor", "kind", "version", "signals", "weights", "description")
-    for spec in REGISTRY.values():
+    table = Table("family", "extractor", "kind", "version", "signals", "weights", "description")
+    for spec in sorted(REGISTRY.values(), key=lambda spec: spec.family):
         signals = ", ".join(signal.name for signal in spec.signals)
         table.add_row(
+            spec.family,
             spec.name,
             spec.kind,
             spec.version,

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from qualitylab.errors import QualitylabError
-from qualitylab.features.base import Extractor, ExtractorSpec, SignalSpec
+from qualitylab.features.base import Extractor, ExtractorSpec, Family, SignalSpec
 from qualitylab.features.names import split_signal
 
 FLOW_QUANTITIES = ("flow", "magnitude", "angle")
@@ -35,6 +35,7 @@ SPECS: tuple[ExtractorSpec, ...] = (
         kind="pair",
         signals=(SignalSpec("adjacent", "pair", True, "SSIM of neighbouring frames in grey"),),
         factory=f"{_CLASSICAL}.ssim:SSIMExtractor",
+        family="temporal",
         description="structural similarity of neighbouring frames (grey)",
     ),
     ExtractorSpec(
@@ -43,6 +44,7 @@ SPECS: tuple[ExtractorSpec, ...] = (
         kind="pair",
         signals=_flow_signals(),
         factory=f"{_CLASSICAL}.flow:FlowExtractor",
+        family="temporal",
         config={"method": "dis"},
         description="OpenCV DIS optical flow of neighbouring frames (RAFT-shaped signals)",
     ),
@@ -52,6 +54,7 @@ SPECS: tuple[ExtractorSpec, ...] = (
         kind="pair",
         signals=_flow_signals(),
         factory=f"{_CLASSICAL}.flow:FlowExtractor",
+        family="temporal",
         config={"method": "farneback"},
         description="OpenCV Farnebäck optical flow of neighbouring frames (RAFT-shaped signals)",
     ),
@@ -69,6 +72,7 @@ SPECS: tuple[ExtractorSpec, ...] = (
             SignalSpec("flicker", "pair", False, "low-passed warp error: regional brightness"),
         ),
         factory=f"{_CLASSICAL}.motion:MotionExtractor",
+        family="temporal",
         description="DIS flow in frame diagonals per second, motion coherence, warping "
         "error and flicker after motion compensation (default protocol)",
     ),
@@ -81,6 +85,7 @@ SPECS: tuple[ExtractorSpec, ...] = (
             SignalSpec("crushed_share", "frame", False, "share of pixels with luma <= 5"),
         ),
         factory=f"{_CLASSICAL}.detail:DetailExtractor",
+        family="technical",
         description="contrast- and resolution-normalised fine detail (sharpness) and crushed "
         "blacks (default protocol)",
     ),
@@ -107,6 +112,7 @@ SPECS: tuple[ExtractorSpec, ...] = (
             ),
         ),
         factory=f"{_CLASSICAL}.technical:TechnicalExtractor",
+        family="technical",
         description="technical checks: static, dark, over-exposed frames, brightness jumps, "
         "sharpness, colourfulness, noise, blockiness",
     ),
@@ -122,6 +128,7 @@ def _text_frame(name: str, factory: str, description: str) -> ExtractorSpec:
         kind="prompt_frame",
         signals=(SignalSpec("prompt_sim", "frame", True, "cosine similarity of prompt and frame"),),
         factory=f"{_LEARNED}.text_frame:{factory}",
+        family="text-frame",
         config={"model": name},
         weights=(name,),
         description=description,
@@ -145,6 +152,7 @@ LEARNED_SPECS: tuple[ExtractorSpec, ...] = (
             SignalSpec("reward", "frame", True, "ImageReward v1.0 reward of (prompt, frame)"),
         ),
         factory=f"{_LEARNED}.imagereward:ImageRewardExtractor",
+        family="quality",
         weights=("imagereward",),
         description="ImageReward v1.0 human-preference reward of each frame for the prompt",
     ),
@@ -154,6 +162,7 @@ LEARNED_SPECS: tuple[ExtractorSpec, ...] = (
         kind="pair",
         signals=(SignalSpec("adjacent", "pair", False, "LPIPS (AlexNet) of neighbouring frames"),),
         factory=f"{_LEARNED}.lpips:LPIPSExtractor",
+        family="temporal",
         weights=("lpips_alex",),
         description="LPIPS perceptual distance (AlexNet) of neighbouring frames",
     ),
@@ -163,12 +172,18 @@ LEARNED_SPECS: tuple[ExtractorSpec, ...] = (
         kind="pair",
         signals=_flow_signals(),
         factory=f"{_LEARNED}.raft:RAFTExtractor",
+        family="temporal",
         weights=("raft_large",),
         description="RAFT large optical flow of neighbouring frames (torchvision), 18 signals",
     ),
 )
 
 REGISTRY: dict[str, ExtractorSpec] = {spec.name: spec for spec in SPECS + LEARNED_SPECS}
+
+
+def family_members(family: Family) -> tuple[str, ...]:
+    """The extractors of ``family``, in registry order."""
+    return tuple(name for name, spec in REGISTRY.items() if spec.family == family)
 
 
 class UnknownExtractorError(QualitylabError, KeyError):
@@ -196,7 +211,7 @@ def with_learned_settings(
     given = {key: value for key, value in settings.items() if value is not None}
     combined = {name: dict(values) for name, values in overrides.items()}
     for name in names:
-        if given and get_spec(name).weights:
+        if given and get_spec(name).learned:
             combined[name] = {**given, **combined.get(name, {})}
     return combined
 

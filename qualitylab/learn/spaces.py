@@ -26,15 +26,9 @@ from dataclasses import dataclass
 
 from qualitylab.features.aggregate import KNOWN_AGGREGATIONS, SET_TYPES
 from qualitylab.features.names import parse_column
+from qualitylab.features.registry import family_members
 
-TEXT_FRAME_MODELS: tuple[str, ...] = (
-    "clip_b32",
-    "clip_l14",
-    "siglip_so400m",
-    "siglip_l16",
-    "jina_clip_v2",
-    "hps_v2",
-)
+TEXT_FRAME_MODELS: tuple[str, ...] = family_members("text-frame")
 COMBINATIONS: tuple[str, ...] = ("ONLY", "L", "S", "OF", "L_S", "L_OF", "S_OF", "L_S_OF")
 OPTICAL_FLOW_CHOICES: tuple[str, ...] = ("auto", "raft", "flow")
 NO_TEXT_MODEL = "none"
