@@ -92,6 +92,12 @@ def extraction_plan(
     return names, overrides, sampling, _protocol(predictor, notes), notes
 
 
+def needs_prompts(predictor: Predictor) -> bool:
+    """Whether scoring with ``predictor`` runs an extractor that reads the prompt."""
+    names, *_ = extraction_plan(predictor)
+    return any(get_spec(name).reads_prompt for name in names)
+
+
 def _protocol(predictor: Predictor, notes: list[str]) -> Protocol:
     if predictor.info.protocol is not None:
         return run_protocol({RUN_KEY: predictor.info.protocol})

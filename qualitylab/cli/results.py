@@ -79,11 +79,11 @@ def score(
     from qualitylab.data.manifest import ManifestError
     from qualitylab.features.run import RunError
     from qualitylab.learn.predictor import PredictorError
-    from qualitylab.score import score_manifest
+    from qualitylab.score import needs_prompts, score_manifest
 
     predictor = load_model(model)
     try:
-        manifest, skipped = read_input(source, prompts)
+        manifest, skipped = read_input(source, prompts, prompts_needed=needs_prompts(predictor))
     except ManifestError as exc:
         fail(str(exc))
     for row in skipped.itertuples():

@@ -58,6 +58,11 @@ class ExtractorSpec:
     description: str = ""
 
     @property
+    def reads_prompt(self) -> bool:
+        """Whether the extractor's signals depend on the video's prompt."""
+        return self.kind == "prompt_frame"
+
+    @property
     def learned(self) -> bool:
         """Whether the extractor runs a pretrained model (and so needs its weights)."""
         return bool(self.weights)
