@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from qualitylab.cli.common import (
+    AllowFailuresOpt,
     IdCol,
     ManifestArg,
     PromptCol,
@@ -18,6 +19,7 @@ from qualitylab.cli.common import (
     StoreOpt,
     TargetOpt,
     VideoCol,
+    WorkersOpt,
     app,
     console,
     extraction_progress,
@@ -97,12 +99,8 @@ def extract_features(
             help="Extractor setting EXTRACTOR.KEY=VALUE, e.g. technical.dark_threshold=30; repeat.",
         ),
     ] = None,
-    workers: Annotated[
-        int, typer.Option(help="Worker processes (0: one per CPU core).", min=0)
-    ] = 0,
-    allow_failures: Annotated[
-        bool, typer.Option(help="Exit 0 even when some videos failed.")
-    ] = False,
+    workers: WorkersOpt = 0,
+    allow_failures: AllowFailuresOpt = False,
     device: Annotated[
         str | None,
         typer.Option(help="Learned extractors: auto, cpu, cuda or mps (default auto)."),

@@ -15,6 +15,7 @@ from qualitylab.cli.common import (
     console,
     errors,
     fail,
+    print_plain,
     progress_bar,
     read_features,
 )
@@ -133,8 +134,7 @@ def train(
         except (ValueError, FileNotFoundError, PredictorError) as exc:
             fail(str(exc))
     _print_metrics(trained.result)
-    for note in trained.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+    print_plain(trained.notes, "note: ")
     console.print(f"model: {out}")
     if trained.external is not None:
         _print_external(trained.external, out)
@@ -186,8 +186,7 @@ def _print_metrics(result) -> None:
             f"[{low:.3f}, {high:.3f}]",
         )
     console.print(table)
-    for line in describe(result.evaluation):
-        console.print(line, markup=False, highlight=False)
+    print_plain(describe(result.evaluation))
 
 
 def _print_external(external, out: Path) -> None:
@@ -198,10 +197,8 @@ def _print_external(external, out: Path) -> None:
         low, high = values["ci"]
         table.add_row(name, f"{values['value']:.3f}", f"[{low:.3f}, {high:.3f}]")
     console.print(table)
-    for line in describe(external.report):
-        console.print(line, markup=False, highlight=False)
-    for note in external.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+    print_plain(describe(external.report))
+    print_plain(external.notes, "note: ")
     console.print(f"evaluation: {out / 'eval'}")
 
 

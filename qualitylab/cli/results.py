@@ -11,7 +11,17 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from qualitylab.cli.checks import require_paths
-from qualitylab.cli.common import StoreOpt, app, console, errors, extraction_progress, fail
+from qualitylab.cli.common import (
+    AllowFailuresOpt,
+    StoreOpt,
+    WorkersOpt,
+    app,
+    console,
+    errors,
+    extraction_progress,
+    fail,
+    print_plain,
+)
 
 ModelOpt = Annotated[Path, typer.Option(help="A model directory written by `qualitylab train`.")]
 SUMMARY_ROWS = 20
@@ -61,12 +71,8 @@ def score(
         ),
     ] = None,
     store: StoreOpt = None,
-    workers: Annotated[
-        int, typer.Option(help="Worker processes (0: one per CPU core).", min=0)
-    ] = 0,
-    allow_failures: Annotated[
-        bool, typer.Option(help="Exit 0 even when some videos could not be scored.")
-    ] = False,
+    workers: WorkersOpt = 0,
+    allow_failures: AllowFailuresOpt = False,
 ) -> None:
     """Score a new run: extract the predictor's features (reusing the store), predict,
     and write per video the predicted score, its uncertainty (spread across the forest's
@@ -142,8 +148,7 @@ def _print_scores(result, predictor) -> None:
             console.print(f"{label} ({row['id']}), top SHAP: {row['top_shap']}", markup=False)
     for row in scores[scores["error"].notna()].itertuples():
         console.print(f"[red]not scored:[/] {escape(str(row.id))}: {escape(str(row.error))}")
-    for note in result.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+    print_plain(result.notes, "note: ")
 
 
 @app.command()
@@ -186,8 +191,7 @@ def explain(
     for row in written.importance.head(10).itertuples():
         top.add_row(row.feature, f"{row.mean_abs_shap:.4f}")
     console.print(top)
-    for note in written.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+    print_plain(written.notes, "note: ")
     console.print(f"{len(written.files)} files in {out}")
 
 
