@@ -37,7 +37,7 @@ from qualitylab.data.samples import build_demo_dataset
 from qualitylab.data.video import iter_frames
 from qualitylab.features.classical.flow import FlowConfig, compute_flow
 from qualitylab.features.classical.technical import TechnicalConfig
-from qualitylab.features.run import extract_features
+from qualitylab.features.extraction_run import extract_features
 from qualitylab.features.tables import load_signals
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "t2v-human-5models"

@@ -37,7 +37,7 @@ _EXPORTS: dict[str, str] = {
     "build_demo_dataset": "qualitylab.data.samples",
     "Protocol": "qualitylab.features.protocols",
     "get_protocol": "qualitylab.features.protocols",
-    "extract_features": "qualitylab.features.run",
+    "extract_features": "qualitylab.features.extraction_run",
     "read_feature_table": "qualitylab.features.layout",
     "TrainConfig": "qualitylab.learn.train",
     "train_predictor": "qualitylab.learn.workflow",
@@ -48,14 +48,14 @@ _EXPORTS: dict[str, str] = {
     "score_table": "qualitylab.score",
     "EvaluationConfig": "qualitylab.evaluate",
     "evaluate": "qualitylab.evaluate",
-    "QualityIndexConfig": "qualitylab.webench",
-    "quality_index": "qualitylab.webench",
+    "QualityIndexConfig": "qualitylab.baseline",
+    "quality_index": "qualitylab.baseline",
     "compare_runs": "qualitylab.compare",
     "ReportInputs": "qualitylab.report.html",
     "build_report": "qualitylab.report.html",
-    "LoopExperiment": "qualitylab.loop",
-    "load_loop_experiment": "qualitylab.loop",
-    "run_loop": "qualitylab.loop",
+    "LoopExperiment": "qualitylab.experiment_loop",
+    "load_loop_experiment": "qualitylab.experiment_loop",
+    "run_loop": "qualitylab.experiment_loop",
 }
 
 __all__ = ["__version__", *_EXPORTS]

@@ -22,17 +22,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qualitylab.baseline import DEGENERATE_NOTE, QualityIndexConfig, quality_index
 from qualitylab.data.manifest import Manifest
 from qualitylab.data.video import Sampling
 from qualitylab.features.extract import VideoResult
+from qualitylab.features.extraction_run import extract_features
 from qualitylab.features.layout import feature_run, widest_table
 from qualitylab.features.names import extractor_of
 from qualitylab.features.protocols import RUN_KEY, Protocol, run_protocol
 from qualitylab.features.registry import extractor_class, get_spec
-from qualitylab.features.run import extract_features
 from qualitylab.learn.explain import explain, top_contributions
 from qualitylab.learn.predictor import Predictor, PredictorError
-from qualitylab.webench import DEGENERATE_NOTE, QualityIndexConfig, quality_index
 
 # Extracted with the predictor's features so that the quality index has its technical checks.
 INDEX_EXTRACTOR = "technical"

@@ -139,7 +139,7 @@ def test_predictor_from_another_format_is_refused(tmp_path):
 def test_grouped_training_on_the_shared_real_set(real_data_dir, tmp_path):
     from qualitylab.data.manifest import ColumnMapping, load_manifest
     from qualitylab.data.video import Sampling
-    from qualitylab.features.run import extract_features
+    from qualitylab.features.extraction_run import extract_features
     from qualitylab.features.tables import build_table
     from qualitylab.learn.spaces import parse_space
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qualitylab.loop import LoopExperiment, run_loop
+from qualitylab.experiment_loop import LoopExperiment, run_loop
 
 
 @pytest.mark.realdata

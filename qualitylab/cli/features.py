@@ -34,7 +34,7 @@ app.add_typer(features_app, name="features")
 
 def extract_with_progress(manifest, names, out: Path, workers: int | None = None, **options):
     """Run an extraction with a progress bar (videos, frames/s, time left)."""
-    from qualitylab.features.run import RunError, extract_features
+    from qualitylab.features.extraction_run import RunError, extract_features
 
     with extraction_progress() as (on_start, on_result):
         try:

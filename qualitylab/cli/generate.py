@@ -309,7 +309,7 @@ def generate(
         fail(str(exc))
 
     def run(progress):
-        from qualitylab.generate.run import generate_run
+        from qualitylab.generate.generation_run import generate_run
 
         return generate_run(
             requests,

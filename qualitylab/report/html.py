@@ -22,6 +22,7 @@ import jinja2
 import pandas as pd
 from scipy import stats
 
+from qualitylab.baseline import quality_index
 from qualitylab.data.video import Sampling, VideoDecodeError, decode
 from qualitylab.evaluate.output import PLOT_FILE, read_evaluation, summary_table, within_table
 from qualitylab.features.names import parse_column
@@ -30,7 +31,6 @@ from qualitylab.learn.explain import Explanation, explain, global_importance
 from qualitylab.learn.metrics import bootstrap_ci, format_mean_std
 from qualitylab.learn.predictor import OOF_FILE, Predictor, PredictorError, PredictorInfo
 from qualitylab.report import plots
-from qualitylab.webench import quality_index
 
 SECTIONS = (
     "Model",

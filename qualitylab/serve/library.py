@@ -22,9 +22,9 @@ from qualitylab.data.video import VideoInfo, probe
 from qualitylab.errors import QualitylabError
 from qualitylab.evaluate import EvaluationConfig, evaluate
 from qualitylab.evaluate.output import read_evaluation, summary_table, write_evaluation
+from qualitylab.features.extraction_run import extract_features
 from qualitylab.features.layout import read_feature_table
 from qualitylab.features.registry import is_pair_signal
-from qualitylab.features.run import extract_features
 from qualitylab.features.tables import video_signals
 from qualitylab.learn.explain import explain, global_importance
 from qualitylab.learn.metrics import to_json_ready

@@ -83,7 +83,7 @@ def score(
     require_paths([source, model, *([prompts] if prompts else [])], "score")
     from qualitylab.data.folder import read_input
     from qualitylab.data.manifest import ManifestError
-    from qualitylab.features.run import RunError
+    from qualitylab.features.extraction_run import RunError
     from qualitylab.learn.predictor import PredictorError
     from qualitylab.score import needs_prompts, score_manifest
 

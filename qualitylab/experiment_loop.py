@@ -30,11 +30,11 @@ from qualitylab.data.samples import FRAME_HEIGHT, MAX_CLIPS, MIN_CLIPS, build_de
 from qualitylab.data.video import Sampling
 from qualitylab.device import Device, Precision
 from qualitylab.features.extract import VideoResult
+from qualitylab.features.extraction_run import ExtractionSummary, extract_features
 from qualitylab.features.layout import read_feature_table
 from qualitylab.features.learned.runtime import learned_with_weights
 from qualitylab.features.protocols import ProtocolName, protocol_and_sampling
 from qualitylab.features.registry import with_learned_settings
-from qualitylab.features.run import RunSummary, extract_features
 from qualitylab.learn.predictor import load_predictor
 from qualitylab.learn.train import Task, TrainConfig, TrainProtocol, nest_protocol
 from qualitylab.learn.workflow import train_predictor
@@ -116,7 +116,7 @@ class LoopResult:
     scores: Path | None
     metrics: dict[str, dict]
     features: list[str]
-    extraction: RunSummary
+    extraction: ExtractionSummary
     scoring: ScoreResult | None
     scored_spearman: float | None = None
 

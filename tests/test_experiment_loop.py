@@ -10,8 +10,8 @@ import yaml
 from typer.testing import CliRunner
 
 from qualitylab.cli import app
+from qualitylab.experiment_loop import LoopExperiment, load_loop_experiment, scored_correlation
 from qualitylab.features.registry import with_learned_settings
-from qualitylab.loop import LoopExperiment, load_loop_experiment, scored_correlation
 from tests.conftest import SMALL_LOOP
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
