@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "extract_features": "qualitylab.features.extraction_run",
     "read_feature_table": "qualitylab.features.layout",
     "TrainConfig": "qualitylab.learn.train",
+    "TrainProtocol": "qualitylab.learn.train",
     "train_predictor": "qualitylab.learn.workflow",
     "Predictor": "qualitylab.learn.predictor",
     "load_predictor": "qualitylab.learn.predictor",
