@@ -45,7 +45,7 @@ from qualitylab.features.classical._frames import luma
 from qualitylab.features.classical.flow import FlowConfig, compute_flow, flow_reductions
 from qualitylab.features.classical.technical import TechnicalConfig
 from qualitylab.features.extract import VideoResult, VideoTask, plan_extractors
-from qualitylab.features.run import extract_features
+from qualitylab.features.extraction_run import extract_features
 from qualitylab.features.store import FeatureStore, SignalRecord, record_key
 from qualitylab.features.tables import load_signals
 from qualitylab.workers import retain_freed_memory

@@ -71,15 +71,16 @@ def straightforward_job(
     table: pd.DataFrame, experiment: GridExperiment, task: str, columns: list[str], storage: str
 ) -> None:
     """One (task, space) the plain way: tune with a study persisted per trial, then CV."""
+    protocol = experiment.training
     y = table["human_score"].to_numpy(np.float64)
     if task == "classification":
-        y = (y >= experiment.threshold).astype(int)
+        y = (y >= protocol.threshold).astype(int)
     X = table[columns].to_numpy(np.float64)
-    labels = cv.strata(y, experiment.cv, task)
-    train_rows, test_rows = cv.holdout(labels, experiment.seed)
+    labels = cv.strata(y, protocol.cv, task)
+    train_rows, test_rows = cv.holdout(labels, protocol.seed)
 
     def objective(trial: optuna.Trial) -> float:
-        model = make_model(task, suggest_params(trial), experiment.seed)
+        model = make_model(task, suggest_params(trial), protocol.seed)
         predicted = model.fit(X[train_rows], y[train_rows]).predict(X[test_rows])
         if task == "classification":
             return accuracy_score(y[test_rows], predicted)
@@ -89,11 +90,11 @@ def straightforward_job(
         storage=storage,
         study_name=f"{task}:{len(columns)}:{time.perf_counter()}",
         direction="maximize" if task == "classification" else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=experiment.seed),
+        sampler=optuna.samplers.TPESampler(seed=protocol.seed),
     )
-    study.optimize(objective, n_trials=experiment.trials)
-    for fold_train, fold_test in cv.kfold(labels, experiment.cv, experiment.seed):
-        model = make_model(task, study.best_params, experiment.seed)
+    study.optimize(objective, n_trials=protocol.trials)
+    for fold_train, fold_test in cv.kfold(labels, protocol.cv, protocol.seed):
+        model = make_model(task, study.best_params, protocol.seed)
         model.fit(X[fold_train], y[fold_train]).predict(X[fold_test])
 
 
@@ -126,7 +127,7 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     table = synthetic_table()
-    experiment = GridExperiment(trials=args.trials)
+    experiment = GridExperiment().with_overrides(trials=args.trials)
     spaces, skipped = thesis_spaces(list(table.columns))
     print(
         f"{ROWS} rows × {table.shape[1]} columns; {len(spaces)} spaces × {len(experiment.tasks)} tasks, {args.trials} trials"

@@ -31,8 +31,8 @@ from qualitylab.data.samples import build_demo_dataset
 from qualitylab.data.video import Sampling, decode
 from qualitylab.features import registry
 from qualitylab.features.base import Chunk
+from qualitylab.features.extraction_run import extract_features
 from qualitylab.features.learned.runtime import LearnedConfig
-from qualitylab.features.run import extract_features
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from tiny_weights import clip_tokenizer, save_tiny_alexnet, save_tiny_raft  # noqa: E402

@@ -64,7 +64,7 @@ def measure_size(manifest: Path, scratch: Path) -> dict:
     from qualitylab.atomic import write_parquet
     from qualitylab.data.manifest import load_manifest
     from qualitylab.features.aggregate import SET_TYPES, feature_table
-    from qualitylab.features.run import extract_features
+    from qualitylab.features.extraction_run import extract_features
     from qualitylab.features.tables import load_features, load_signals, write_tables
 
     loaded = load_manifest(manifest)
@@ -115,7 +115,7 @@ def measure_size(manifest: Path, scratch: Path) -> dict:
 def measure_engine(manifest: Path, scratch: Path, engine: str) -> dict:
     """The same manifest on one engine with 2 CPUs, into a fresh store."""
     from qualitylab.data.manifest import load_manifest
-    from qualitylab.features.run import extract_features
+    from qualitylab.features.extraction_run import extract_features
 
     startup = 0.0
     if engine == "ray":

@@ -36,7 +36,6 @@ Conventions:
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -48,6 +47,7 @@ from qualitylab.atomic import write_text
 from qualitylab.errors import QualitylabError
 from qualitylab.features.extract import FACT_COLUMNS
 from qualitylab.features.layout import read_feature_table
+from qualitylab.features.names import is_value_column, parse_column
 from qualitylab.features.registry import REGISTRY
 from qualitylab.learn.metrics import percentile_interval, resample_weights
 
@@ -60,7 +60,6 @@ DESCRIPTIVE = {"id", "video", "prompt", "sha256", "rank", "error", *FACT_COLUMNS
 PREDICTOR_COLUMN = "predictor_id"
 _PROMPT_SHOWN = 60
 LEVEL_AGGREGATIONS = {"mean", "median", "min", "max", "p10", "p25", "p75", "p90"}
-_FRAME_VALUE = re.compile(r"\.f\d{3}$")
 _TIE_RTOL, _TIE_ATOL = 1e-9, 1e-12
 
 
@@ -312,14 +311,13 @@ def direction(metric: str) -> bool | None:
     """Whether higher is better for ``metric`` (True/False), or None when unknown."""
     if metric in HIGHER_IS_BETTER or metric.startswith("qi_"):
         return True
-    extractor, _, rest = metric.partition(".")
-    signal, _, aggregation = rest.partition(".")  # aggregations may hold a dot: ewm_0.3
-    if extractor not in REGISTRY or not aggregation:
+    name = parse_column(metric)
+    if name is None or name.extractor not in REGISTRY:
         return None
-    if aggregation not in LEVEL_AGGREGATIONS and not aggregation.startswith("ewm_"):
+    if name.part not in LEVEL_AGGREGATIONS and not name.part.startswith("ewm_"):
         return None
     try:
-        return REGISTRY[extractor].signal(signal).higher_is_better
+        return REGISTRY[name.extractor].signal(name.signal).higher_is_better
     except KeyError:
         return None
 
@@ -419,7 +417,7 @@ def _choose(
                 )
             chosen += matched
         return chosen
-    chosen = [n for n in shared if not _FRAME_VALUE.search(n)]
+    chosen = [n for n in shared if not is_value_column(n)]
     if not chosen:
         raise CompareError(
             f"no numeric metric in common between {label_a} and {label_b} (expected "

@@ -25,14 +25,17 @@ class Check:
 
 
 def environment_checks() -> list[Check]:
-    """Check Python, torch, torchvision, accelerators, PyAV/ffmpeg and the cache paths."""
+    """Check Python, torch, torchvision, accelerators, PyAV/ffmpeg and the cache paths.
+
+    torchvision is looked up, not imported: importing it costs seconds (it loads torch's
+    compiler), and only the learned extractors that use it (LPIPS, RAFT) need it."""
     checks = [
         Check(
             "python", sys.version_info >= (3, 11), f"{platform.python_version()} ({sys.executable})"
         )
     ]
     torch = _import_check("torch", checks)
-    _import_check("torchvision", checks)
+    checks.append(_installed_check("torchvision"))
     if torch is not None:
         checks.append(_cuda_check(torch))
         mps = getattr(torch.backends, "mps", None)
@@ -58,6 +61,26 @@ def environment_checks() -> list[Check]:
     return checks
 
 
+def extractor_checks() -> list[Check]:
+    """Per extractor family, which extractors can run here: the classical ones always, the
+    learned ones when their pretrained weights are on disk."""
+    from qualitylab.features.learned.runtime import learned_with_weights
+    from qualitylab.features.registry import REGISTRY
+
+    ready = set(learned_with_weights())
+    families: dict[str, tuple[list[str], list[str]]] = {}
+    for name, spec in REGISTRY.items():
+        runs, lacking = families.setdefault(spec.family, ([], []))
+        (runs if not spec.learned or name in ready else lacking).append(name)
+    checks = []
+    for family, (runs, lacking) in families.items():
+        detail = ", ".join(runs) or "none"
+        if lacking:
+            detail += f" (without weights: {', '.join(lacking)})"
+        checks.append(Check(family, bool(runs), detail, required=False))
+    return checks
+
+
 def _import_check(module: str, checks: list[Check]):
     try:
         imported = importlib.import_module(module)
@@ -71,6 +94,16 @@ def _import_check(module: str, checks: list[Check]):
         detail += f" (libavcodec {'.'.join(map(str, codec))})" if codec else ""
     checks.append(Check(module, True, detail))
     return imported
+
+
+def _installed_check(distribution: str) -> Check:
+    """Whether ``distribution`` is installed, with its version, without importing it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return Check(distribution, True, f"{version(distribution)} (installed; not imported)")
+    except PackageNotFoundError:
+        return Check(distribution, False, "not installed")
 
 
 def _cuda_check(torch) -> Check:

@@ -29,19 +29,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from qualitylab.baseline import DEGENERATE_NOTE, QualityIndexConfig, quality_index
 from qualitylab.data.manifest import Manifest
 from qualitylab.data.video import Sampling
 from qualitylab.features.extract import VideoResult
+from qualitylab.features.extraction_run import extract_features
 from qualitylab.features.layout import feature_run, widest_table
+from qualitylab.features.names import extractor_of
 from qualitylab.features.protocols import RUN_KEY, Protocol, run_protocol
 from qualitylab.features.registry import extractor_class, get_spec
-from qualitylab.features.run import extract_features
 from qualitylab.features.scenes import SCENE_STARTS_COLUMN, SCENES_EXTRACTOR
 from qualitylab.features.tables import scene_features
 from qualitylab.learn.bundle import OVERALL, PredictorBundle
 from qualitylab.learn.explain import explain, top_contributions
 from qualitylab.learn.predictor import Predictor, PredictorError
-from qualitylab.webench import DEGENERATE_NOTE, QualityIndexConfig, quality_index
 
 # Extracted with the predictor's features so that the quality index has its technical checks.
 INDEX_EXTRACTOR = "technical"
@@ -111,7 +112,7 @@ def extraction_plan(
         names = [entry["name"] for entry in recorded]
         overrides = {entry["name"]: _value_settings(entry) for entry in recorded}
     else:
-        names = list(dict.fromkeys(column.split(".")[0] for column in predictor.columns))
+        names = list(dict.fromkeys(extractor_of(column) for column in predictor.columns))
         overrides = {}
         notes.append(
             "the predictor does not record its extractors' settings; the defaults of "
@@ -124,6 +125,12 @@ def extraction_plan(
     if INDEX_EXTRACTOR not in names:
         names.append(INDEX_EXTRACTOR)
     return names, overrides, sampling, _protocol(predictor, notes), notes
+
+
+def needs_prompts(predictor: Predictor) -> bool:
+    """Whether scoring with ``predictor`` runs an extractor that reads the prompt."""
+    names, *_ = extraction_plan(predictor)
+    return any(get_spec(name).reads_prompt for name in names)
 
 
 def _protocol(predictor: Predictor, notes: list[str]) -> Protocol:

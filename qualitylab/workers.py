@@ -33,11 +33,21 @@ def worker_pool(
     try:
         yield executor
     except BaseException:
-        for child in multiprocessing.active_children():
-            child.terminate()
-        executor.shutdown(wait=False, cancel_futures=True)
+        _stop(executor)
         raise
     executor.shutdown()
+
+
+def _stop(executor: ProcessPoolExecutor) -> None:
+    """Terminate the pool's workers and wait for them and for the pool's manager thread,
+    so that the interpreter's exit has no thread left to join: a second Ctrl-C during that
+    join printed a threading traceback. A Ctrl-C during this wait ends it early."""
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join()
+    executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _start_worker(initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:

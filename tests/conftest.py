@@ -82,8 +82,7 @@ SMALL_LOOP = {
     "protocol": "thesis",
     "features": None,  # the thesis protocol's offline extractors
     "sampling": {"num_frames": 8, "short_side": 64},
-    "trials": 5,
-    "cv": 3,
+    "training": {"trials": 5, "cv": 3},
     "score": {"demo_clips": 24, "seed": 1},
     "workers": 1,
 }
@@ -93,7 +92,7 @@ SMALL_LOOP = {
 def small_loop(tmp_path_factory: pytest.TempPathFactory):
     """One pass of the whole loop on a small demo (24 clips, 8 frames each, 5 trials),
     shared by the tests of scoring, explanations and reports; they must not change it."""
-    from qualitylab.loop import LoopExperiment, run_loop
+    from qualitylab.experiment_loop import LoopExperiment, run_loop
 
     out = tmp_path_factory.mktemp("small-loop")
     # Session fixtures start before the per-test isolated_home: give this one its own.

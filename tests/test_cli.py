@@ -47,6 +47,26 @@ def test_doctor_reports_missing_weights_and_exits_zero(tmp_path, monkeypatch):
     assert len(re.findall(r"│ missing\s+│", result.output)) == len(CATALOGUE)
     assert "hf download openai/clip-vit-base-patch32" in result.output
     assert "stabilityai/stable-video-diffusion-img2vid-xt-1-1" in result.output
+    assert "extractors that can run here, by family" in result.output
+    assert "without weights: clip_b32" in result.output
+
+
+def test_doctor_does_not_import_torchvision(monkeypatch):
+    import importlib
+
+    from qualitylab import doctor
+
+    imported: list[str] = []
+    real = importlib.import_module
+
+    def recording(name, *args):
+        imported.append(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(doctor.importlib, "import_module", recording)
+    checks = {check.name: check for check in doctor.environment_checks()}
+    assert "torch" in imported and "torchvision" not in imported
+    assert checks["torchvision"].ok and "not imported" in checks["torchvision"].detail
 
 
 def test_validate_prints_summary_and_problems(tmp_path):
@@ -199,3 +219,22 @@ def test_features_list_names_the_learned_extractors_too():
     result = invoke("features", "list")
     for name in ("ssim", "technical", "clip_b32", "imagereward", "lpips", "raft", "hps_v2"):
         assert name in result.output
+    for family in ("text-frame", "quality", "temporal", "technical"):
+        assert family in result.output
+
+
+def test_registry_specs_carry_their_family():
+    from qualitylab.features.registry import REGISTRY, family_members
+    from qualitylab.learn.spaces import TEXT_FRAME_MODELS
+
+    assert TEXT_FRAME_MODELS == family_members("text-frame")
+    assert TEXT_FRAME_MODELS[0] == "clip_b32" and len(TEXT_FRAME_MODELS) == 6
+    assert family_members("quality") == ("imagereward",)
+    assert {"ssim", "lpips", "raft", "flow"} <= set(family_members("temporal"))
+    assert all(spec.kind == "prompt_frame" for spec in map(REGISTRY.get, TEXT_FRAME_MODELS))
+    assert [name for name, spec in REGISTRY.items() if spec.learned] == [
+        *TEXT_FRAME_MODELS,
+        "imagereward",
+        "lpips",
+        "raft",
+    ]

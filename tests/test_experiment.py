@@ -17,6 +17,7 @@ from qualitylab.learn.grid_tables import (
     write_thesis_tables,
 )
 from qualitylab.learn.spaces import COMBINATIONS, TEXT_FRAME_MODELS
+from qualitylab.learn.train import TrainProtocol
 
 THESIS_YAML = Path(__file__).resolve().parents[1] / "experiments" / "thesis_grid.yaml"
 
@@ -27,11 +28,17 @@ THESIS_YAML = Path(__file__).resolve().parents[1] / "experiments" / "thesis_grid
 def test_defaults_are_the_thesis_protocol() -> None:
     experiment = GridExperiment()
     assert experiment.tasks == ["regression", "classification"]
-    assert (experiment.threshold, experiment.trials, experiment.cv) == (5.5, 30, 5)
+    training = experiment.training
+    assert (training.threshold, training.trials, training.cv, training.tuning) == (
+        5.5,
+        30,
+        5,
+        "thesis",
+    )
     assert experiment.text_models == list(TEXT_FRAME_MODELS)
     assert experiment.set_types == list(SET_TYPES)
     assert experiment.combinations == list(COMBINATIONS)
-    assert (experiment.optical_flow, experiment.n_jobs, experiment.group_by) == ("auto", 0, None)
+    assert (experiment.optical_flow, experiment.n_jobs, training.group_by) == ("auto", 0, None)
 
 
 def test_shipped_thesis_grid_yaml_states_the_defaults_explicitly() -> None:
@@ -51,11 +58,7 @@ def test_yaml_round_trip(tmp_path: Path) -> None:
     experiment = GridExperiment(
         name="small",
         tasks=["classification"],
-        threshold=6.0,
-        trials=3,
-        cv=3,
-        group_by="prompt",
-        seed=7,
+        training=TrainProtocol(threshold=6.0, trials=3, cv=3, group_by="prompt", seed=7),
         text_models=["hps_v2", "clip_b32"],
         set_types=["nonagg"],
         combinations=["ONLY", "S_OF"],
@@ -78,7 +81,13 @@ def test_invalid_fields_are_each_named_with_the_file(tmp_path: Path) -> None:
         load_experiment(path)
     message = str(raised.value)
     assert message.startswith(f"{path}: invalid experiment")
-    for location in ("trials:", "cv:", "text_models:", "combinations:", "tasks.0:"):
+    for location in (
+        "training.trials:",
+        "training.cv:",
+        "text_models:",
+        "combinations:",
+        "tasks.0:",
+    ):
         assert f"\n  {location}" in message
     assert "optical_flow:" in message and "colour: Extra inputs are not permitted" in message
     assert "clip_h14" in message and "OF_L" in message
@@ -103,10 +112,28 @@ def test_repeated_entries_are_rejected() -> None:
 
 def test_overrides_are_validated_and_none_is_ignored() -> None:
     experiment = GridExperiment().with_overrides(trials=5, target="score", group_by=None)
-    assert (experiment.trials, experiment.target, experiment.group_by) == (5, "score", None)
+    assert (experiment.training.trials, experiment.target) == (5, "score")
+    assert (experiment.training.group_by, experiment.training.tuning) == (None, "thesis")
     with pytest.raises(ValueError, match="trials"):
         GridExperiment().with_overrides(trials=0)
-    assert GridExperiment().model_copy(update={"seed": 3}).seed == 3
+    assert GridExperiment().model_copy(update={"n_jobs": 3}).n_jobs == 3
+
+
+def test_training_protocol_is_nested_and_partial_mappings_keep_the_thesis_values() -> None:
+    experiment = GridExperiment.model_validate({"training": {"trials": 4, "group_by": "prompt"}})
+    assert experiment.training == TrainProtocol(
+        threshold=5.5, tuning="thesis", trials=4, group_by="prompt"
+    )
+    with pytest.raises(ValueError, match="thesis"):
+        GridExperiment.model_validate({"training": {"learner": "ridge"}})
+
+
+def test_old_files_with_protocol_fields_at_the_top_level_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "old.yaml"
+    path.write_text("target: score\nthreshold: 3\ntrials: 7\ncv: 4\nseed: 2\n", encoding="utf-8")
+    training = load_experiment(path).training
+    assert (training.threshold, training.trials, training.cv, training.seed) == (3, 7, 4, 2)
+    assert training.tuning == "thesis"
 
 
 # --- thesis tables -------------------------------------------------------------------

@@ -8,8 +8,8 @@ from qualitylab.data.manifest import ColumnMapping, load_manifest
 from qualitylab.data.video import Sampling, write_video
 from qualitylab.features import extract
 from qualitylab.features.extract import FACT_COLUMNS
+from qualitylab.features.extraction_run import RunError, extract_features
 from qualitylab.features.layout import TABLE_FILES, read_index
-from qualitylab.features.run import RunError, extract_features
 from qualitylab.features.store import FeatureStore
 from qualitylab.features.tables import build_table
 

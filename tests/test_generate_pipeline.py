@@ -15,8 +15,8 @@ import qualitylab.generate.models
 from qualitylab.cli import app
 from qualitylab.data.video import decode, probe
 from qualitylab.generate.diffusers_backend import DiffusersBackend
+from qualitylab.generate.generation_run import generate_run
 from qualitylab.generate.prompts import VideoRequest
-from qualitylab.generate.run import generate_run
 from qualitylab.generate.settings import GenerateSettings, load_settings
 
 runner = CliRunner()

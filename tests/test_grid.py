@@ -40,9 +40,8 @@ def thesis_layout_table(rows: int = 40, seed: int = 0) -> pd.DataFrame:
 
 
 def small_experiment(**changes) -> GridExperiment:
-    return GridExperiment(trials=2, cv=3, n_jobs=1, text_models=["clip_b32", "hps_v2"]).model_copy(
-        update=changes
-    )
+    small = GridExperiment(n_jobs=1, text_models=["clip_b32", "hps_v2"])
+    return small.with_overrides(trials=2, cv=3, **changes)
 
 
 def test_grid_runs_present_spaces_writes_tables_and_resumes(tmp_path):

@@ -39,8 +39,8 @@ import skimage.data
 from qualitylab.data.manifest import ColumnMapping, load_manifest
 from qualitylab.data.video import Sampling, write_video
 from qualitylab.features.aggregate import INVARIANT_AGGREGATIONS
+from qualitylab.features.extraction_run import extract_features
 from qualitylab.features.protocols import DEFAULT, THESIS
-from qualitylab.features.run import extract_features
 
 pytestmark = pytest.mark.slow  # renders and encodes 512 px video: about 10 s of CPU
 

@@ -80,6 +80,15 @@ def test_classification_threshold_semantics():
         train(table, FEATURES, config.model_copy(update={"threshold": 100.0}))
 
 
+def test_classification_threshold_defaults_to_the_midpoint_of_the_observed_scale():
+    table = synthetic_table()
+    table["human_score"] = np.linspace(1, 5, len(table))  # a 1-5 scale: 5.5 would be one class
+    config = TrainConfig(target="human_score", task="classification", trials=2, cv=3)
+    result = train(table, FEATURES, config, fit_final=False)
+    assert result.config.threshold == 3.0
+    assert (result.oof["target"] >= 3.0).sum() == (table["human_score"] >= 3.0).sum()
+
+
 def test_nan_policy_drops_empty_columns_and_imputes_the_rest():
     table = synthetic_table()
     table["fam.empty.mean"] = np.nan
@@ -130,7 +139,7 @@ def test_predictor_from_another_format_is_refused(tmp_path):
 def test_grouped_training_on_the_shared_real_set(real_data_dir, tmp_path):
     from qualitylab.data.manifest import ColumnMapping, load_manifest
     from qualitylab.data.video import Sampling
-    from qualitylab.features.run import extract_features
+    from qualitylab.features.extraction_run import extract_features
     from qualitylab.features.tables import build_table
     from qualitylab.learn.spaces import parse_space
 

@@ -30,9 +30,9 @@ from qualitylab.data.manifest import ColumnMapping, load_manifest
 from qualitylab.data.video import decode
 from qualitylab.features import registry
 from qualitylab.features.base import Chunk
+from qualitylab.features.extraction_run import RunError, extract_features
 from qualitylab.features.learned.runtime import MissingWeightsError, model_directory
 from qualitylab.features.learned.text_frame import hps_architecture
-from qualitylab.features.run import RunError, extract_features
 from qualitylab.weights import download, find_model
 
 PROMPT = "a red fox runs across a snowy field"

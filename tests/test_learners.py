@@ -278,8 +278,8 @@ def test_a_video_rendered_at_another_resolution_is_flagged_when_scored(tmp_path)
 
     from qualitylab.data.manifest import ColumnMapping, load_manifest
     from qualitylab.data.video import Sampling
+    from qualitylab.features.extraction_run import extract_features
     from qualitylab.features.layout import read_feature_table
-    from qualitylab.features.run import extract_features
     from qualitylab.score import score_manifest
 
     rows = []

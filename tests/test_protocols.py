@@ -24,6 +24,7 @@ from qualitylab.features.aggregate import (
 )
 from qualitylab.features.base import Chunk
 from qualitylab.features.classical.detail import fine_detail
+from qualitylab.features.extraction_run import extract_features
 from qualitylab.features.layout import TABLE_FILES, read_feature_table
 from qualitylab.features.protocols import (
     DEFAULT,
@@ -34,7 +35,6 @@ from qualitylab.features.protocols import (
     protocol_and_sampling,
     run_protocol,
 )
-from qualitylab.features.run import extract_features
 from qualitylab.features.tables import build_table
 from qualitylab.learn.predictor import Predictor, PredictorInfo
 from qualitylab.learn.spaces import feature_columns

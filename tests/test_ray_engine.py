@@ -14,7 +14,7 @@ from qualitylab.config import weights_dir
 from qualitylab.data.manifest import ColumnMapping, load_manifest
 from qualitylab.features.engines.ray import merge_results
 from qualitylab.features.extract import VideoResult, VideoTask
-from qualitylab.features.run import RunError, extract_features
+from qualitylab.features.extraction_run import RunError, extract_features
 from qualitylab.features.store import FeatureStore
 from qualitylab.features.tables import build_table
 

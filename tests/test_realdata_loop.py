@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from qualitylab.loop import LoopExperiment, run_loop
+from qualitylab.experiment_loop import LoopExperiment, run_loop
 
 
 @pytest.mark.realdata
@@ -19,8 +19,7 @@ def test_loop_on_the_real_set(real_data_dir: Path, tmp_path: Path) -> None:
         target="human_score",
         learned="none",
         sampling={"num_frames": 12, "short_side": 128},
-        trials=10,
-        group_by="prompt",
+        training={"trials": 10, "group_by": "prompt"},
         score=None,
     )
     result = run_loop(experiment, tmp_path)

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from qualitylab.cli import app
 from qualitylab.data.manifest import load_manifest
+from qualitylab.features.extraction_run import extract_features
 from qualitylab.features.layout import TABLE_FILES
-from qualitylab.features.run import extract_features
 
 runner = CliRunner()
 FEATURES = ["--features", "ssim,technical", "--fps", "4", "--short-side", "64"]
@@ -91,7 +91,7 @@ def test_extracting_another_manifest_into_a_run_directory_is_refused(
     second = load_manifest(_rated_manifest(small_loop, tmp_path / "b", 3))
     out = tmp_path / "features"
     extract_features(first, ["technical"], out, workers=1)
-    from qualitylab.features.run import RunError
+    from qualitylab.features.extraction_run import RunError
 
     with pytest.raises(RunError, match="holds the tables"):
         extract_features(second, ["technical"], out, workers=1)

@@ -17,8 +17,8 @@ from qualitylab.data.manifest import ColumnMapping, load_manifest
 from qualitylab.data.video import write_video
 from qualitylab.features.base import Chunk
 from qualitylab.features.classical.scenes import ScenesConfig, detect_cuts
+from qualitylab.features.extraction_run import RunError, extract_features
 from qualitylab.features.registry import create
-from qualitylab.features.run import RunError, extract_features
 from qualitylab.features.scenes import (
     Scenes,
     drop_cut_pairs,
@@ -230,7 +230,7 @@ def test_score_reports_per_scene_scores(small_loop, tmp_path: Path) -> None:
 def test_a_generate_run_records_its_scene_starts_and_tables_use_them(tmp_path: Path) -> None:
     from test_generate_run import REQUESTS, FakeBackend, small_settings
 
-    from qualitylab.generate.run import generate_run
+    from qualitylab.generate.generation_run import generate_run
 
     settings = small_settings(seed=7)
     generate_run(REQUESTS[:1], tmp_path / "gen", settings, backend=FakeBackend(settings))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,7 @@ from qualitylab.cli import app
 from qualitylab.data.folder import read_input
 from qualitylab.data.manifest import ManifestError
 from qualitylab.learn.predictor import load_predictor
-from qualitylab.score import SCORE_COLUMNS
+from qualitylab.score import SCORE_COLUMNS, needs_prompts
 
 runner = CliRunner()
 
@@ -67,23 +68,48 @@ def test_scoring_a_manifest(small_loop, tmp_path: Path) -> None:
     assert store["sampling"]["num_frames"] == 8  # the predictor's sampling, not the default
 
 
-def test_folder_with_a_prompt_missing_scores_the_others(small_loop, tmp_path: Path) -> None:
+def test_folder_without_prompts_is_scored_when_the_predictor_reads_none(
+    small_loop, tmp_path: Path
+) -> None:
     folder = _folder(small_loop, tmp_path)
-    names = sorted(path.name for path in folder.glob("*.mp4"))
-    prompts = {name: f"prompt of {name}" for name in names[1:]}
-    (folder / "prompts.json").write_text(json.dumps(prompts))
     out = tmp_path / "scores.csv"
     result = _score(str(folder), "--model", str(small_loop.model_dir), "--out", str(out))
-    assert result.exit_code == 1
-    assert "1 of 4 videos could not be scored" in result.output
+    assert result.exit_code == 0, result.output
     scores = pd.read_csv(out)
-    assert scores["predicted_score"].notna().sum() == 3
-    missing = scores[scores["error"].notna()].iloc[0]
-    assert missing["id"] == Path(names[0]).stem and "no prompt" in missing["error"]
-    allowed = _score(
-        str(folder), "--model", str(small_loop.model_dir), "--out", str(out), "--allow-failures"
+    assert len(scores) == 4 and scores["predicted_score"].notna().all()
+
+
+def test_a_predictor_needs_prompts_when_it_reads_a_text_frame_model(small_loop) -> None:
+    predictor = load_predictor(small_loop.model_dir)
+    assert not needs_prompts(predictor)
+    info = predictor.info.model_copy(
+        update={"extractors": [], "features": ["clip_b32.prompt_sim.mean", "ssim.adjacent.mean"]}
     )
-    assert allowed.exit_code == 0
+    assert needs_prompts(replace(predictor, info=info))
+
+
+def test_a_video_without_a_prompt_is_left_out_when_prompts_are_needed(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        (folder / name).write_bytes(b"")
+    (folder / "prompts.json").write_text(json.dumps({"b.mp4": "a cat"}))
+    manifest, skipped = read_input(folder)
+    assert list(manifest.table["id"]) == ["b"]
+    assert list(skipped["id"]) == ["a"] and "no prompt" in skipped["error"].iloc[0]
+    lenient, none_skipped = read_input(folder, prompts_needed=False)
+    assert list(lenient.table["prompt"]) == ["", "a cat"] and none_skipped.empty
+
+
+def test_no_prompt_at_all_names_every_way_to_give_them(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(b"")
+    with pytest.raises(ManifestError) as raised:
+        read_input(folder)
+    message = str(raised.value)
+    for way in ("--prompts", "prompts.json", "prompts.csv", "<name>.txt", "manifest.csv"):
+        assert way in message, way
 
 
 def test_a_broken_video_is_recorded_and_the_run_goes_on(small_loop, tmp_path: Path) -> None:

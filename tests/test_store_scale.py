@@ -21,8 +21,8 @@ from qualitylab.data.video import Sampling, write_video
 from qualitylab.features import store as store_module
 from qualitylab.features.aggregate import feature_table
 from qualitylab.features.extract import VideoTask, extract_video, plan_extractors
+from qualitylab.features.extraction_run import extract_features
 from qualitylab.features.housekeeping import collect_garbage, store_stats
-from qualitylab.features.run import extract_features
 from qualitylab.features.store import FeatureStore, SignalRecord
 from qualitylab.features.tables import build_table, load_signals
 
@@ -124,7 +124,7 @@ def test_a_run_computes_what_a_failed_writer_left(tmp_path):
 _RUN = """
 import json, sys
 from qualitylab.data.manifest import ColumnMapping, load_manifest
-from qualitylab.features.run import extract_features
+from qualitylab.features.extraction_run import extract_features
 manifest = load_manifest(sys.argv[1], ColumnMapping(targets=("score",)))
 summary = extract_features(manifest, ["ssim", "technical"], sys.argv[2], workers=1, store=sys.argv[3])
 print(json.dumps({r.task.id: r.computed for r in summary.results}))

@@ -13,6 +13,7 @@ import typer
 
 from qualitylab import __version__
 from qualitylab.cli import (  # noqa: F401  (importing a module registers its commands)
+    apply_predictor,
     compare,
     data,
     demo,
@@ -22,7 +23,6 @@ from qualitylab.cli import (  # noqa: F401  (importing a module registers its co
     generate,
     intervals,
     learn,
-    results,
     serve,
     store,
 )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from qualitylab.cli.common import fail
 from qualitylab.features.layout import widest_table
+from qualitylab.features.names import parse_column
 
 
 def require_paths(paths: list[Path], what: str) -> None:
@@ -40,7 +41,7 @@ def require_column(path: Path, column: str, option: str) -> None:
         return
     close = difflib.get_close_matches(column, columns, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-    described = [name for name in columns if name.count(".") < 2]  # not the feature columns
+    described = [name for name in columns if parse_column(name) is None]
     fail(
         f"{option} {column!r} is not a column of {path}{hint} Its columns: "
         f"{', '.join(described) or 'none'} (and {len(columns) - len(described)} features)"

@@ -99,6 +99,16 @@ StoreOpt = Annotated[
         help="Feature store of the signals, shared by runs (default: $QUALITYLAB_HOME/store)."
     ),
 ]
+WorkersOpt = Annotated[int, typer.Option(help="Worker processes (0: one per CPU core).", min=0)]
+AllowFailuresOpt = Annotated[
+    bool, typer.Option(help="Exit 0 even when some videos failed or could not be scored.")
+]
+
+
+def print_plain(lines, prefix: str = "") -> None:
+    """Print each of ``lines`` (e.g. notes) as plain text, with ``prefix``."""
+    for line in lines:
+        console.print(f"{prefix}{line}", markup=False, highlight=False)
 
 
 # Without a terminal (nohup, a batch job's log), progress is a plain line this often.

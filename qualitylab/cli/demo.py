@@ -30,7 +30,7 @@ def demo(
     write the HTML report. Its scores are SYNTHETIC, not human ratings."""
     from qualitylab.config import demo_dir
     from qualitylab.data.samples import ASPECTS
-    from qualitylab.loop import LoopExperiment
+    from qualitylab.experiment_loop import LoopExperiment
 
     experiment = LoopExperiment()
     if aspects:
@@ -56,7 +56,7 @@ def run_experiment(
 ) -> None:
     """Run a loop experiment: data → features → train → explain → score → report.
     Manifest paths in the YAML are relative to the YAML file."""
-    from qualitylab.loop import load_loop_experiment
+    from qualitylab.experiment_loop import load_loop_experiment
 
     try:
         loaded = load_loop_experiment(experiment)
@@ -69,9 +69,9 @@ def _run_loop(experiment, out_dir: Path, base_dir: Path) -> None:
     import optuna
 
     from qualitylab.data.manifest import ManifestError
-    from qualitylab.features.run import RunError
+    from qualitylab.experiment_loop import LoopHooks, run_loop, summary_line
+    from qualitylab.features.extraction_run import RunError
     from qualitylab.learn.predictor import PredictorError
-    from qualitylab.loop import LoopHooks, run_loop, summary_line
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started = time.perf_counter()

@@ -28,25 +28,29 @@ def doctor() -> None:
 
     Exits 0 when the core works, even with no pretrained weights present.
     """
-    from qualitylab.doctor import environment_checks
+    from qualitylab.doctor import environment_checks, extractor_checks
     from qualitylab.weights import report
 
     checks = environment_checks()
-    table = Table(title="environment", show_header=False)
-    for check in checks:
-        mark = (
-            "[green]ok[/]" if check.ok else ("[red]FAIL[/]" if check.required else "[yellow]--[/]")
-        )
-        table.add_row(check.name, mark, check.detail)
-    console.print(table)
-
+    _print_checks("environment", checks)
     _print_weights(report())
+    _print_checks("extractors that can run here, by family", extractor_checks())
 
     broken = [check.name for check in checks if check.required and not check.ok]
     if broken:
         errors.print(f"[red]The core does not work:[/] {', '.join(broken)}")
         raise typer.Exit(1)
     console.print("The core works.")
+
+
+def _print_checks(title: str, checks) -> None:
+    table = Table(title=title, show_header=False)
+    for check in checks:
+        mark = (
+            "[green]ok[/]" if check.ok else ("[red]FAIL[/]" if check.required else "[yellow]--[/]")
+        )
+        table.add_row(check.name, mark, escape(check.detail))
+    console.print(table)
 
 
 KeysArg = Annotated[

@@ -17,6 +17,7 @@ from qualitylab.cli.common import (
     app,
     console,
     extraction_progress,
+    print_plain,
     split_list,
 )
 
@@ -123,8 +124,6 @@ def evaluate(
         table.add_row(*(escape(str(cell)) for cell in row))
     console.print(table)
     for result in evaluation.results:
-        for note in result.notes:
-            console.print(f"note: {result.name}: {note}", markup=False, highlight=False)
-    for note in evaluation.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+        print_plain(result.notes, f"note: {result.name}: ")
+    print_plain(evaluation.notes, "note: ")
     console.print(f"written: {', '.join(str(p) for p in paths.values())}")

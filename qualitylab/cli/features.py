@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from qualitylab.cli.common import (
+    AllowFailuresOpt,
     IdCol,
     LayoutOpt,
     ManifestArg,
@@ -19,6 +20,7 @@ from qualitylab.cli.common import (
     StoreOpt,
     TargetOpt,
     VideoCol,
+    WorkersOpt,
     app,
     console,
     extraction_progress,
@@ -33,7 +35,7 @@ app.add_typer(features_app, name="features")
 
 def extract_with_progress(manifest, names, out: Path, workers: int | None = None, **options):
     """Run an extraction with a progress bar (videos, frames/s, time left)."""
-    from qualitylab.features.run import RunError, extract_features
+    from qualitylab.features.extraction_run import RunError, extract_features
 
     with extraction_progress() as (on_start, on_result):
         try:
@@ -99,12 +101,8 @@ def extract_features(
             help="Extractor setting EXTRACTOR.KEY=VALUE, e.g. technical.dark_threshold=30; repeat.",
         ),
     ] = None,
-    workers: Annotated[
-        int, typer.Option(help="Worker processes (0: one per CPU core).", min=0)
-    ] = 0,
-    allow_failures: Annotated[
-        bool, typer.Option(help="Exit 0 even when some videos failed.")
-    ] = False,
+    workers: WorkersOpt = 0,
+    allow_failures: AllowFailuresOpt = False,
     device: Annotated[
         str | None,
         typer.Option(help="Learned extractors: auto, cpu, cuda or mps (default auto)."),
@@ -132,6 +130,7 @@ def extract_features(
     recorded in OUT/failures.parquet and the run goes on.
     """
     from qualitylab.features.protocols import default_features, protocol_and_sampling
+    from qualitylab.features.registry import with_learned_settings
 
     loaded = open_manifest(manifest, video_col, prompt_col, id_col, target, split, layout)
     try:
@@ -142,7 +141,7 @@ def extract_features(
         names = split_list(features) if features else default_features(chosen)
         if not features:
             console.print(f"{chosen.name} protocol ({sampling.describe()}): {', '.join(names)}")
-        _apply_learned_settings(
+        overrides = with_learned_settings(
             names, overrides, device=device, precision=precision, batch_size=batch_size
         )
     except (ValueError, KeyError) as exc:
@@ -160,17 +159,6 @@ def extract_features(
         address=address,
     )
     finish_run(summary, allow_failures)
-
-
-def _apply_learned_settings(names, overrides, **settings) -> None:
-    """Give every learned extractor among ``names`` the --device/--precision/--batch-size
-    settings that were given, unless --config set them for that extractor."""
-    from qualitylab.features.registry import get_spec
-
-    given = {key: value for key, value in settings.items() if value is not None}
-    for name in names:
-        if given and get_spec(name).weights:
-            overrides[name] = {**given, **overrides.get(name, {})}
 
 
 def _parse_settings(items: list[str] | None) -> dict[str, dict[str, object]]:
@@ -228,14 +216,15 @@ def _print_run_summary(summary) -> None:
 
 @features_app.command("list")
 def features_list() -> None:
-    """List every extractor, classical and learned: name, kind, version, signals, and the
-    weights it needs (see `qualitylab weights list` for which are present)."""
+    """List every extractor, classical and learned, by family: name, kind, version,
+    signals, and the weights it needs (see `qualitylab weights list` for which are present)."""
     from qualitylab.features.registry import REGISTRY
 
-    table = Table("extractor", "kind", "version", "signals", "weights", "description")
-    for spec in REGISTRY.values():
+    table = Table("family", "extractor", "kind", "version", "signals", "weights", "description")
+    for spec in sorted(REGISTRY.values(), key=lambda spec: spec.family):
         signals = ", ".join(signal.name for signal in spec.signals)
         table.add_row(
+            spec.family,
             spec.name,
             spec.kind,
             spec.version,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from qualitylab.cli.common import app, console, errors, fail, progress_bar
+from qualitylab.cli.common import AllowFailuresOpt, app, console, errors, fail, progress_bar
 
 _GENERATION = "Generation settings"
 _MODELS = "Models and backend"
@@ -205,10 +207,69 @@ SetOpt = Annotated[
 OverwriteOpt = Annotated[
     bool, typer.Option(help="Replace a run of other settings in the output directory.")
 ]
-AllowFailuresOpt = Annotated[bool, typer.Option(help="Exit 0 even when some videos failed.")]
+
+
+# The options `generate` and `benchmark` share, in the order --help lists them after each
+# command's own: name -> (annotation, default).
+_SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "t2i_model": (T2iModelOpt, None),
+    "svd_model": (SvdModelOpt, None),
+    "backend": (BackendOpt, None),
+    "comfyui_url": (ComfyUrlOpt, None),
+    "comfyui_workflow": (ComfyWorkflowOpt, None),
+    "comfyui_keyframe_workflow": (ComfyKeyframeOpt, None),
+    "comfyui_timeout": (ComfyTimeoutOpt, None),
+    "width": (WidthOpt, None),
+    "height": (HeightOpt, None),
+    "num_frames": (NumFramesOpt, None),
+    "fps": (FpsOpt, None),
+    "steps": (StepsOpt, None),
+    "keyframe_steps": (KeyframeStepsOpt, None),
+    "guidance_scale": (GuidanceOpt, None),
+    "motion_bucket": (MotionOpt, None),
+    "noise_aug": (NoiseAugOpt, None),
+    "decode_chunk_size": (DecodeChunkOpt, None),
+    "duration": (DurationOpt, None),
+    "seed": (SeedOpt, None),
+    "chain_scenes": (ChainOpt, None),
+    "device": (DeviceOpt, None),
+    "precision": (PrecisionOpt, None),
+    "cpu_offload": (OffloadOpt, False),
+    "attention_slicing": (SlicingOpt, False),
+    "forward_chunking": (ChunkingOpt, False),
+    "settings": (SettingsOpt, None),
+    "set_": (SetOpt, None),
+    "overwrite": (OverwriteOpt, False),
+    "allow_failures": (AllowFailuresOpt, False),
+}
+
+
+def _with_shared_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` with :data:`_SHARED_OPTIONS` added to the signature the command line
+    reads; the command receives their values as one mapping, ``options``."""
+    own = [
+        parameter
+        for parameter in inspect.signature(command, eval_str=True).parameters.values()
+        if parameter.name != "options"
+    ]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+        for name, (kind, default) in _SHARED_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def with_options(**values: Any) -> None:
+        options = {name: values.pop(name) for name in _SHARED_OPTIONS}
+        command(**values, options=options)
+
+    signature = inspect.Signature([*own, *shared])
+    with_options.__signature__ = signature  # type: ignore[attr-defined]
+    with_options.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    return with_options
 
 
 @app.command()
+@_with_shared_options
 def generate(
     out: Annotated[Path, typer.Option(help="Run directory to write.")],
     prompt: Annotated[
@@ -218,35 +279,8 @@ def generate(
         Path | None,
         typer.Option(help="File of prompts, one video each: .txt (a line each), .json, .csv."),
     ] = None,
-    t2i_model: T2iModelOpt = None,
-    svd_model: SvdModelOpt = None,
-    backend: BackendOpt = None,
-    comfyui_url: ComfyUrlOpt = None,
-    comfyui_workflow: ComfyWorkflowOpt = None,
-    comfyui_keyframe_workflow: ComfyKeyframeOpt = None,
-    comfyui_timeout: ComfyTimeoutOpt = None,
-    width: WidthOpt = None,
-    height: HeightOpt = None,
-    num_frames: NumFramesOpt = None,
-    fps: FpsOpt = None,
-    steps: StepsOpt = None,
-    keyframe_steps: KeyframeStepsOpt = None,
-    guidance_scale: GuidanceOpt = None,
-    motion_bucket: MotionOpt = None,
-    noise_aug: NoiseAugOpt = None,
-    decode_chunk_size: DecodeChunkOpt = None,
-    duration: DurationOpt = None,
-    seed: SeedOpt = None,
-    chain_scenes: ChainOpt = None,
-    device: DeviceOpt = None,
-    precision: PrecisionOpt = None,
-    cpu_offload: OffloadOpt = False,
-    attention_slicing: SlicingOpt = False,
-    forward_chunking: ChunkingOpt = False,
-    settings: SettingsOpt = None,
-    set_: SetOpt = None,
-    overwrite: OverwriteOpt = False,
-    allow_failures: AllowFailuresOpt = False,
+    *,
+    options: dict[str, Any],
 ) -> None:
     """Generate multi-scene videos from story prompts into a run directory.
 
@@ -262,7 +296,7 @@ def generate(
 
     if (prompt is None) == (prompts is None):
         fail("give either a PROMPT or --prompts FILE (one of the two)")
-    chosen = _settings(locals())
+    chosen = _settings(options)
     try:
         if prompts is not None:
             requests = load_prompts(prompts)
@@ -275,16 +309,22 @@ def generate(
         fail(str(exc))
 
     def run(progress):
-        from qualitylab.generate.run import generate_run
+        from qualitylab.generate.generation_run import generate_run
 
         return generate_run(
-            requests, out, chosen, progress=progress, overwrite=overwrite, info=_source(prompts)
+            requests,
+            out,
+            chosen,
+            progress=progress,
+            overwrite=options["overwrite"],
+            info=_source(prompts),
         )
 
-    _finish(_with_progress(run, len(requests)), allow_failures)
+    _finish(_with_progress(run, len(requests)), options["allow_failures"])
 
 
 @app.command()
+@_with_shared_options
 def benchmark(
     version: Annotated[
         str,
@@ -304,35 +344,8 @@ def benchmark(
             metavar="ID[,ID...]", help="Generate only these prompt ids; comma-separate or repeat."
         ),
     ] = None,
-    t2i_model: T2iModelOpt = None,
-    svd_model: SvdModelOpt = None,
-    backend: BackendOpt = None,
-    comfyui_url: ComfyUrlOpt = None,
-    comfyui_workflow: ComfyWorkflowOpt = None,
-    comfyui_keyframe_workflow: ComfyKeyframeOpt = None,
-    comfyui_timeout: ComfyTimeoutOpt = None,
-    width: WidthOpt = None,
-    height: HeightOpt = None,
-    num_frames: NumFramesOpt = None,
-    fps: FpsOpt = None,
-    steps: StepsOpt = None,
-    keyframe_steps: KeyframeStepsOpt = None,
-    guidance_scale: GuidanceOpt = None,
-    motion_bucket: MotionOpt = None,
-    noise_aug: NoiseAugOpt = None,
-    decode_chunk_size: DecodeChunkOpt = None,
-    duration: DurationOpt = None,
-    seed: SeedOpt = None,
-    chain_scenes: ChainOpt = None,
-    device: DeviceOpt = None,
-    precision: PrecisionOpt = None,
-    cpu_offload: OffloadOpt = False,
-    attention_slicing: SlicingOpt = False,
-    forward_chunking: ChunkingOpt = False,
-    settings: SettingsOpt = None,
-    set_: SetOpt = None,
-    overwrite: OverwriteOpt = False,
-    allow_failures: AllowFailuresOpt = False,
+    *,
+    options: dict[str, Any],
 ) -> None:
     """Generate the benchmark prompt set into OUT/VERSION/ with recorded settings.
 
@@ -344,7 +357,7 @@ def benchmark(
     """
     from qualitylab.cli.common import split_list
 
-    chosen = _settings(locals())
+    chosen = _settings(options)
 
     def run(progress):
         from qualitylab.generate.benchmark import run_benchmark
@@ -356,10 +369,10 @@ def benchmark(
             prompts_file=prompts,
             only=list(split_list(only)) or None,
             progress=progress,
-            overwrite=overwrite,
+            overwrite=options["overwrite"],
         )
 
-    _finish(_with_progress(run, None), allow_failures)
+    _finish(_with_progress(run, None), options["allow_failures"])
 
 
 # Command options that set a generation setting, by the setting's dotted name.

@@ -15,6 +15,7 @@ from qualitylab.cli.common import (
     console,
     errors,
     fail,
+    print_plain,
     progress_bar,
     read_features,
     split_list,
@@ -41,8 +42,12 @@ def train(
     out: Annotated[Path, typer.Option(help="Model directory to write.")],
     task: Annotated[str, typer.Option(help="regression or classification.")] = "regression",
     threshold: Annotated[
-        float, typer.Option(help="Classification: a row is positive when target >= threshold.")
-    ] = 5.5,
+        float | None,
+        typer.Option(
+            help="Classification: a row is positive when target >= threshold "
+            "(default: the midpoint of the target's observed range)."
+        ),
+    ] = None,
     learner: Annotated[
         str,
         typer.Option(
@@ -160,8 +165,7 @@ def train(
             fail(str(exc))
     for result in trained.aspects.values() or [trained.result]:
         _print_metrics(result)
-    for note in trained.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+    print_plain(trained.notes, "note: ")
     console.print(f"model: {out}")
     if trained.external is not None:
         _print_external(trained.external, out)
@@ -213,8 +217,7 @@ def _print_metrics(result) -> None:
             f"[{low:.3f}, {high:.3f}]",
         )
     console.print(table)
-    for line in describe(result.evaluation):
-        console.print(line, markup=False, highlight=False)
+    print_plain(describe(result.evaluation))
 
 
 def _print_external(external, out: Path) -> None:
@@ -225,10 +228,8 @@ def _print_external(external, out: Path) -> None:
         low, high = values["ci"]
         table.add_row(name, f"{values['value']:.3f}", f"[{low:.3f}, {high:.3f}]")
     console.print(table)
-    for line in describe(external.report):
-        console.print(line, markup=False, highlight=False)
-    for note in external.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+    print_plain(describe(external.report))
+    print_plain(external.notes, "note: ")
     console.print(f"evaluation: {out / 'eval'}")
 
 

@@ -11,7 +11,8 @@ forms:
 
 A folder holding a ``manifest.csv`` (as ``qualitylab generate`` writes) is read as that
 manifest instead. Videos without a prompt are returned separately, with the reason, so
-that the others can still be scored.
+that the others can still be scored, unless prompts are not needed (no extractor that
+reads one will run): then they keep an empty prompt.
 """
 
 from __future__ import annotations
@@ -37,13 +38,23 @@ def find_videos(folder: Path) -> list[Path]:
     )
 
 
+PROMPT_WAYS = (
+    "--prompts FILE (a .json {video: prompt} or a .csv with columns video, prompt), a "
+    "prompts.json or prompts.csv in the folder, a <name>.txt next to each video, or a "
+    "manifest.csv in the folder (as `qualitylab generate` writes)"
+)
+
+
 def read_input(
-    source: str | Path, prompts: str | Path | None = None
+    source: str | Path, prompts: str | Path | None = None, *, prompts_needed: bool = True
 ) -> tuple[Manifest, pd.DataFrame]:
     """The manifest of ``source`` (a manifest file, or a folder of videos with prompts),
     and the videos left out because they have no prompt (columns ``id, video, error``).
+    Without ``prompts_needed`` no video is left out: one without a prompt keeps an empty
+    one.
 
-    ManifestError on an empty folder, an unreadable prompts file, or no usable video.
+    ManifestError on an empty folder, an unreadable prompts file, or no usable video (the
+    message names every way to give prompts).
     """
     source = Path(source)
     if not source.is_dir():
@@ -65,15 +76,20 @@ def read_input(
     else:
         found = _read_prompts(prompt_file, source, videos, ids)
         where = str(prompt_file)
-    rows = [(i, str(v), found[i]) for i, v in zip(ids, videos) if found.get(i)]
+    rows = [
+        (i, str(v), found.get(i, ""))
+        for i, v in zip(ids, videos)
+        if found.get(i) or not prompts_needed
+    ]
     missing = [
         (i, str(v), f"no prompt for this video in {where}")
         for i, v in zip(ids, videos)
-        if not found.get(i)
+        if not (found.get(i) or not prompts_needed)
     ]
     if not rows:
         raise ManifestError(
-            f"{source}: none of its {len(videos)} videos has a prompt in {where} (e.g. {ids[0]!r})"
+            f"{source}: none of its {len(videos)} videos has a prompt in {where} (e.g. "
+            f"{ids[0]!r}); give prompts with {PROMPT_WAYS}"
         )
     table = pd.DataFrame(rows, columns=["id", "video", "prompt"])
     manifest = Manifest(table, str(source), "folder", source, ColumnMapping(), ())

@@ -359,10 +359,7 @@ def _yardsticks(
             results.append(_oof_feature(rows, truth, candidates, folds, config))
     except ValueError as exc:
         notes.append(f"no best-single-feature yardstick: {exc}")
-    results.append(_constant(rows, truth, trainings, folds, config))
-    if config.threshold is not None:
-        results.append(_majority(rows, truth, trainings, folds, config))
-    return results
+    return results + _constant_yardsticks(rows, truth, trainings, folds, config)
 
 
 def _chosen_feature(
@@ -418,45 +415,43 @@ def _oof_feature(
     )
 
 
-def _constant(
+def _constant_yardsticks(
     rows: pd.DataFrame,
     truth: np.ndarray,
     trainings: list,
     folds: list | None,
     config: EvaluationConfig,
-) -> ScorerEvaluation:
+) -> list[ScorerEvaluation]:
+    """The constant (median) predictor and, with a threshold, the majority class: learned
+    from the first training set, else out of fold."""
+    threshold = config.threshold
     if trainings:
         table, target, source = trainings[0]
-        median = float(pd.to_numeric(table[target], errors="coerce").median())
+        known = pd.to_numeric(table[target], errors="coerce").dropna().to_numpy()
+        median = float(np.median(known))
         values, note = np.full(len(truth), median), f"median {median:.3g} of {target} in {source}"
     else:
         values = out_of_fold_median(truth, folds)
         note = "median of the other folds (no training data known)"
     result = _agreement(rows, truth, values, config, "target")
     result.metrics, result.within, result.system = {"mae": result.metrics["mae"]}, {}, {}
-    return ScorerEvaluation("constant (median) predictor", "yardstick", "constant", result, [note])
-
-
-def _majority(
-    rows: pd.DataFrame,
-    truth: np.ndarray,
-    trainings: list,
-    folds: list | None,
-    config: EvaluationConfig,
-) -> ScorerEvaluation:
-    threshold = config.threshold
+    yardsticks = [
+        ScorerEvaluation("constant (median) predictor", "yardstick", "constant", result, [note])
+    ]
+    if threshold is None:
+        return yardsticks
     if trainings:
-        table, target, source = trainings[0]
-        labels = pd.to_numeric(table[target], errors="coerce").dropna().to_numpy() >= threshold
-        majority = majority_label(labels)
-        predicted = np.full(len(truth), majority, dtype=bool)
+        predicted = np.full(len(truth), majority_label(known >= threshold), dtype=bool)
         note = f"the majority class of {target} >= {threshold} in {source}"
     else:
         predicted = out_of_fold_majority(truth >= threshold, folds)
         note = "the majority class of the other folds (no training data known)"
     result = _agreement(rows, truth, predicted.astype(float), config, "probability")
     result.metrics, result.within, result.system = {"accuracy": result.metrics["accuracy"]}, {}, {}
-    return ScorerEvaluation("majority class", "yardstick", "constant", result, [note])
+    return [
+        *yardsticks,
+        ScorerEvaluation("majority class", "yardstick", "constant", result, [note]),
+    ]
 
 
 def _ceiling(rows: pd.DataFrame, config: EvaluationConfig) -> list[ScorerEvaluation]:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from qualitylab.baseline import DEGENERATE_NOTE, QualityIndexConfig, quality_index
 from qualitylab.data.manifest import Manifest
 from qualitylab.errors import QualitylabError
 from qualitylab.features.layout import read_feature_table
@@ -36,7 +37,6 @@ from qualitylab.learn.predictor import (
     PredictorInfo,
     load_predictor,
 )
-from qualitylab.webench import DEGENERATE_NOTE, QualityIndexConfig, quality_index
 
 QUALITY_INDEX = "quality_index"
 Scale = Literal["target", "probability"]

@@ -5,17 +5,15 @@ the evaluated rows (chosen on the other folds, applied to the held-out one)."""
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from qualitylab.features.names import parse_column
 from qualitylab.learn import cv
 
-# Per-frame values of non-aggregated sets (``extractor.signal.f012``) are not candidates.
-_FRAME_VALUE = re.compile(r"\.f\d{3}$")
 FOLDS = 5
 
 
@@ -35,9 +33,9 @@ def feature_columns(table: pd.DataFrame, exclude: set[str] = frozenset()) -> lis
     return [
         str(name)
         for name in table.columns
-        if "." in str(name)
+        if (parsed := parse_column(name)) is not None
+        and parsed.aggregation is not None
         and name not in exclude
-        and not _FRAME_VALUE.search(str(name))
         and pd.api.types.is_numeric_dtype(table[name])
     ]
 

@@ -43,6 +43,8 @@ from collections.abc import Hashable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from qualitylab.features.names import aggregated_column, value_column
+
 EWM_ALPHAS: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
 AGGREGATIONS: tuple[str, ...] = (
     *(f"ewm_{alpha}" for alpha in EWM_ALPHAS),
@@ -141,12 +143,12 @@ def first_values(values: np.ndarray, length: int = NONAGG_LENGTH) -> np.ndarray:
 
 def aggregated_columns(prefix: str, aggregations: Sequence[str] = AGGREGATIONS) -> list[str]:
     """The aggregated set's column names of one signal: ``<prefix>.<aggregation>``."""
-    return [f"{prefix}.{name}" for name in aggregations]
+    return [aggregated_column(prefix, name) for name in aggregations]
 
 
 def nonaggregated_columns(prefix: str, length: int = NONAGG_LENGTH) -> list[str]:
     """The non-aggregated set's column names of one signal: ``<prefix>.f000`` onwards."""
-    return [f"{prefix}.f{i:03d}" for i in range(length)]
+    return [value_column(prefix, i) for i in range(length)]
 
 
 def _check_set_type(set_type: str) -> None:

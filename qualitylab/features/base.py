@@ -22,6 +22,9 @@ from pydantic import BaseModel, ConfigDict
 
 Kind = Literal["frame", "pair", "prompt_frame"]
 Domain = Literal["frame", "pair"]
+# What an extractor measures: how well frames match the prompt, how people would rate a
+# frame for it, how frames change over time, or technical properties of the picture.
+Family = Literal["text-frame", "quality", "temporal", "technical"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,8 @@ class SignalSpec:
 
 @dataclass(frozen=True)
 class ExtractorSpec:
-    """A registry entry: an extractor class with a name, version, kind, signals and config.
+    """A registry entry: an extractor class with a name, version, kind, family, signals
+    and config.
 
     Variants of one method (CLIP B/32 vs L/14, DIS vs Farnebäck flow) are entries that share
     a ``factory`` and differ in ``config``. ``factory`` is ``"module:Class"``, imported only
@@ -48,9 +52,20 @@ class ExtractorSpec:
     kind: Kind
     signals: tuple[SignalSpec, ...]
     factory: str
+    family: Family
     config: Mapping[str, Any] = field(default_factory=dict)
     weights: tuple[str, ...] = ()
     description: str = ""
+
+    @property
+    def reads_prompt(self) -> bool:
+        """Whether the extractor's signals depend on the video's prompt."""
+        return self.kind == "prompt_frame"
+
+    @property
+    def learned(self) -> bool:
+        """Whether the extractor runs a pretrained model (and so needs its weights)."""
+        return bool(self.weights)
 
     def signal(self, name: str) -> SignalSpec:
         """The declared signal called ``name``."""

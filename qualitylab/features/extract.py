@@ -31,6 +31,7 @@ from qualitylab.data.video import (
     sha256_file,
 )
 from qualitylab.features.base import Chunk, Extractor, ExtractorConfig, ExtractorSpec, config_hash
+from qualitylab.features.names import signal_name
 from qualitylab.features.registry import extractor_class, get_spec, resolve_config
 from qualitylab.features.store import FeatureStore, SignalRecord, StoreKey, record_key
 from qualitylab.workers import retain_freed_memory, worker_pool
@@ -294,7 +295,7 @@ class _SignalCollector:
             expected = len(chunk.frames) if signal_spec.over == "frame" else pairs
             if len(values) != expected:
                 raise RuntimeError(
-                    f"{self.plan.spec.name}.{signal_spec.name}: {len(values)} values for a "
+                    f"{signal_name(self.plan.spec.name, signal_spec.name)}: {len(values)} values for a "
                     f"chunk that needs {expected}"
                 )
             self.parts[signal_spec.name].append(values)

@@ -9,7 +9,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from qualitylab.errors import QualitylabError
-from qualitylab.features.base import Extractor, ExtractorSpec, SignalSpec
+from qualitylab.features.base import Extractor, ExtractorSpec, Family, SignalSpec
+from qualitylab.features.names import split_signal
 
 FLOW_QUANTITIES = ("flow", "magnitude", "angle")
 FLOW_REDUCTIONS = ("sum", "median", "mean", "std", "min", "max")
@@ -34,6 +35,7 @@ SPECS: tuple[ExtractorSpec, ...] = (
         kind="pair",
         signals=(SignalSpec("adjacent", "pair", True, "SSIM of neighbouring frames in grey"),),
         factory=f"{_CLASSICAL}.ssim:SSIMExtractor",
+        family="temporal",
         description="structural similarity of neighbouring frames (grey)",
     ),
     ExtractorSpec(
@@ -42,6 +44,7 @@ SPECS: tuple[ExtractorSpec, ...] = (
         kind="pair",
         signals=_flow_signals(),
         factory=f"{_CLASSICAL}.flow:FlowExtractor",
+        family="temporal",
         config={"method": "dis"},
         description="OpenCV DIS optical flow of neighbouring frames (RAFT-shaped signals)",
     ),
@@ -51,6 +54,7 @@ SPECS: tuple[ExtractorSpec, ...] = (
         kind="pair",
         signals=_flow_signals(),
         factory=f"{_CLASSICAL}.flow:FlowExtractor",
+        family="temporal",
         config={"method": "farneback"},
         description="OpenCV Farnebäck optical flow of neighbouring frames (RAFT-shaped signals)",
     ),
@@ -68,6 +72,7 @@ SPECS: tuple[ExtractorSpec, ...] = (
             SignalSpec("flicker", "pair", False, "low-passed warp error: regional brightness"),
         ),
         factory=f"{_CLASSICAL}.motion:MotionExtractor",
+        family="temporal",
         description="DIS flow in frame diagonals per second, motion coherence, warping "
         "error and flicker after motion compensation (default protocol)",
     ),
@@ -80,6 +85,7 @@ SPECS: tuple[ExtractorSpec, ...] = (
             SignalSpec("crushed_share", "frame", False, "share of pixels with luma <= 5"),
         ),
         factory=f"{_CLASSICAL}.detail:DetailExtractor",
+        family="technical",
         description="contrast- and resolution-normalised fine detail (sharpness) and crushed "
         "blacks (default protocol)",
     ),
@@ -106,6 +112,7 @@ SPECS: tuple[ExtractorSpec, ...] = (
             ),
         ),
         factory=f"{_CLASSICAL}.technical:TechnicalExtractor",
+        family="technical",
         description="technical checks: static, dark, over-exposed frames, brightness jumps, "
         "sharpness, colourfulness, noise, blockiness",
     ),
@@ -113,6 +120,7 @@ SPECS: tuple[ExtractorSpec, ...] = (
         name="scenes",
         version="1",
         kind="pair",
+        family="temporal",
         signals=(SignalSpec("content_val", "pair", None, "PySceneDetect's content score, 0-255"),),
         factory=f"{_CLASSICAL}.scenes:ScenesExtractor",
         description="scene cuts with PySceneDetect (adaptive or content rule); the pair "
@@ -130,6 +138,7 @@ def _text_frame(name: str, factory: str, description: str) -> ExtractorSpec:
         kind="prompt_frame",
         signals=(SignalSpec("prompt_sim", "frame", True, "cosine similarity of prompt and frame"),),
         factory=f"{_LEARNED}.text_frame:{factory}",
+        family="text-frame",
         config={"model": name},
         weights=(name,),
         description=description,
@@ -153,6 +162,7 @@ LEARNED_SPECS: tuple[ExtractorSpec, ...] = (
             SignalSpec("reward", "frame", True, "ImageReward v1.0 reward of (prompt, frame)"),
         ),
         factory=f"{_LEARNED}.imagereward:ImageRewardExtractor",
+        family="quality",
         weights=("imagereward",),
         description="ImageReward v1.0 human-preference reward of each frame for the prompt",
     ),
@@ -162,6 +172,7 @@ LEARNED_SPECS: tuple[ExtractorSpec, ...] = (
         kind="pair",
         signals=(SignalSpec("adjacent", "pair", False, "LPIPS (AlexNet) of neighbouring frames"),),
         factory=f"{_LEARNED}.lpips:LPIPSExtractor",
+        family="temporal",
         weights=("lpips_alex",),
         description="LPIPS perceptual distance (AlexNet) of neighbouring frames",
     ),
@@ -171,12 +182,18 @@ LEARNED_SPECS: tuple[ExtractorSpec, ...] = (
         kind="pair",
         signals=_flow_signals(),
         factory=f"{_LEARNED}.raft:RAFTExtractor",
+        family="temporal",
         weights=("raft_large",),
         description="RAFT large optical flow of neighbouring frames (torchvision), 18 signals",
     ),
 )
 
 REGISTRY: dict[str, ExtractorSpec] = {spec.name: spec for spec in SPECS + LEARNED_SPECS}
+
+
+def family_members(family: Family) -> tuple[str, ...]:
+    """The extractors of ``family``, in registry order."""
+    return tuple(name for name, spec in REGISTRY.items() if spec.family == family)
 
 
 class UnknownExtractorError(QualitylabError, KeyError):
@@ -193,6 +210,31 @@ def get_spec(name: str) -> ExtractorSpec:
     except KeyError:
         known = ", ".join(REGISTRY)
         raise UnknownExtractorError(f"unknown extractor {name!r}; known: {known}") from None
+
+
+def with_learned_settings(
+    names: list[str], overrides: Mapping[str, Mapping[str, Any]], **settings: Any
+) -> dict[str, dict[str, Any]]:
+    """``overrides`` with ``settings`` (device, precision, batch_size; None: not given)
+    added for every learned extractor among ``names``; an extractor's own overrides win.
+    UnknownExtractorError for a name not in the registry."""
+    given = {key: value for key, value in settings.items() if value is not None}
+    combined = {name: dict(values) for name, values in overrides.items()}
+    for name in names:
+        if given and get_spec(name).learned:
+            combined[name] = {**given, **combined.get(name, {})}
+    return combined
+
+
+def is_pair_signal(name: str) -> bool:
+    """Whether the signal ``extractor.signal`` runs over neighbouring-frame pairs (its
+    value t sits between frames t and t+1) rather than over frames; False for a signal
+    the registry does not know."""
+    try:
+        extractor, signal = split_signal(name)
+        return REGISTRY[extractor].signal(signal).over == "pair"
+    except (ValueError, KeyError):
+        return False
 
 
 def extractor_class(spec: ExtractorSpec) -> type[Extractor]:

@@ -30,9 +30,10 @@ import pandas as pd
 
 from qualitylab.atomic import write_parquet
 from qualitylab.features import aggregate, scenes
-from qualitylab.features.aggregate import feature_columns, feature_table, nonaggregated_columns
+from qualitylab.features.aggregate import feature_columns, feature_table
 from qualitylab.features.classical import scenes as scene_detection
 from qualitylab.features.layout import TABLE_FILES, read_index, read_run_record, run_store
+from qualitylab.features.names import parse_column, signal_name
 from qualitylab.features.protocols import run_protocol
 from qualitylab.features.rowcache import RowCache, cache_key, row_key
 from qualitylab.features.scenes import (
@@ -191,8 +192,9 @@ def _table(
 ) -> pd.DataFrame:
     """The manifest's columns and facts beside the ``set_type`` columns of ``features``."""
     described = index.drop(columns=["sha256"])
-    first = nonaggregated_columns("")[0]  # every signal has it in the combined set
-    prefixes = [column.removesuffix(first) for column in features.columns if column.endswith(first)]
+    parsed = [parse_column(column) for column in features.columns]
+    # Every signal has its first value in the combined set.
+    prefixes = [name.signal_name for name in parsed if name is not None and name.position == 0]
     chosen = feature_columns(prefixes, set_type, aggregations=aggregations)
     return pd.concat([described, features[chosen]], axis=1)
 
@@ -263,7 +265,7 @@ def _video_records(
 def _signals(records: Mapping[str, SignalRecord]) -> dict[str, np.ndarray]:
     """The records' signals keyed ``extractor.signal``."""
     return {
-        f"{extractor}.{name}": values
+        signal_name(extractor, name): values
         for extractor, record in records.items()
         for name, values in record.signals.items()
     }

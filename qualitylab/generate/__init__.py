@@ -7,7 +7,7 @@ the records that make a run reproducible; and the regression benchmark.
 - :mod:`~qualitylab.generate.models`: where a model's files are (never downloading);
 - :mod:`~qualitylab.generate.diffusers_backend`, :mod:`~qualitylab.generate.comfyui`: the
   two backends;
-- :mod:`~qualitylab.generate.run`: a run over prompts, its directory and records;
+- :mod:`~qualitylab.generate.generation_run`: a run over prompts, its directory and records;
 - :mod:`~qualitylab.generate.prompts`: prompts files;
 - :mod:`~qualitylab.generate.benchmark`: the versioned benchmark prompt set and its runs.
 """

@@ -8,7 +8,7 @@ characters, scenes, styles) and the ``prompt``, optionally a ``duration`` in sec
 released version is never edited; changed prompts make a new version.
 
 ``run_benchmark(label, root, settings)`` generates every prompt into ``root/label/`` (the
-run directory layout of :mod:`qualitylab.generate.run`, one ``manifest.csv`` for all),
+run directory layout of :mod:`qualitylab.generate.generation_run`, one ``manifest.csv`` for all),
 recording the prompt set's file, version and SHA-256 in ``run.json``. It resumes: prompts
 whose video and record are complete are skipped, a failing prompt is recorded and the run
 goes on. A directory made from another prompt set version, or other settings, is refused.
@@ -24,9 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from qualitylab.generate.backend import Backend
+from qualitylab.generate.generation_run import (
+    RUN_FILE,
+    GenerationSummary,
+    ProgressCallback,
+    generate_run,
+)
 from qualitylab.generate.models import GenerationError
 from qualitylab.generate.prompts import VideoRequest, requests_from_entries
-from qualitylab.generate.run import RUN_FILE, ProgressCallback, RunSummary, generate_run
 from qualitylab.generate.settings import GenerateSettings
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -105,7 +110,7 @@ def run_benchmark(
     backend: Backend | None = None,
     progress: ProgressCallback | None = None,
     overwrite: bool = False,
-) -> RunSummary:
+) -> GenerationSummary:
     """Generate the benchmark prompt set (all of it, or the ids in ``only``) into
     ``root/label`` with ``settings``, resuming what an earlier run of the same settings
     finished. GenerationError for a bad label, unknown ids, or a directory made from

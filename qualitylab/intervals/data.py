@@ -14,9 +14,9 @@ from qualitylab.data.manifest import ColumnMapping, load_manifest
 from qualitylab.data.samples import MAX_CLIPS, build_demo_dataset
 from qualitylab.data.video import Sampling
 from qualitylab.features.extract import VideoResult
+from qualitylab.features.extraction_run import extract_features
 from qualitylab.features.layout import read_index, read_run_record
 from qualitylab.features.protocols import protocol_and_sampling
-from qualitylab.features.run import extract_features
 from qualitylab.features.tables import video_signals
 from qualitylab.intervals.inputs import EXTRACTORS, ClipSignals, frame_times, truth_intervals
 

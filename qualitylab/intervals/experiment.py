@@ -23,8 +23,8 @@ from qualitylab.config import home_dir
 from qualitylab.data.manifest import Manifest
 from qualitylab.data.samples import MAX_CLIPS, MIN_CLIPS
 from qualitylab.features.extract import VideoResult
+from qualitylab.features.extraction_run import extract_features
 from qualitylab.features.protocols import protocol_and_sampling
-from qualitylab.features.run import extract_features
 from qualitylab.intervals.core import Postprocess
 from qualitylab.intervals.data import demo_clips, run_clips
 from qualitylab.intervals.detect import (

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from qualitylab.config import read_yaml_model
 from qualitylab.features.aggregate import SET_TYPES
 from qualitylab.learn.spaces import COMBINATIONS, TEXT_FRAME_MODELS
+from qualitylab.learn.train import Task, TrainProtocol, nest_protocol
 
-Task = Literal["regression", "classification"]
+THESIS_TRAINING = TrainProtocol(threshold=5.5, tuning="thesis")
 
 
 def _known(values: list[str], known: Sequence[str], what: str) -> list[str]:
@@ -29,7 +30,9 @@ def _known(values: list[str], known: Sequence[str], what: str) -> list[str]:
 class GridExperiment(BaseModel):
     """The settings of a thesis grid run; defaults are the thesis protocol.
 
-    Instances are immutable; ``with_overrides`` returns a validated copy (use it rather
+    ``training`` is the training protocol of every (task, space); fields it leaves out
+    keep the thesis' values (:data:`THESIS_TRAINING`: threshold 5.5 on the 1-10 scale,
+    Optuna on one hold-out). Instances are immutable; ``with_overrides`` returns a validated copy (use it rather
     than ``model_copy(update=...)``, which does not validate).
     """
 
@@ -40,16 +43,17 @@ class GridExperiment(BaseModel):
     tasks: list[Task] = Field(
         default_factory=lambda: ["regression", "classification"], min_length=1
     )
-    threshold: float = 5.5
-    trials: int = Field(30, ge=1)
-    cv: int = Field(5, ge=2)
-    group_by: str | None = None
-    seed: int = Field(0, ge=0)
+    training: TrainProtocol = THESIS_TRAINING
     text_models: list[str] = Field(default_factory=lambda: list(TEXT_FRAME_MODELS))
     set_types: list[str] = Field(default_factory=lambda: list(SET_TYPES), min_length=1)
     combinations: list[str] = Field(default_factory=lambda: list(COMBINATIONS), min_length=1)
     optical_flow: Literal["auto", "raft", "flow"] = "auto"
     n_jobs: int = Field(0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_training(cls, data: Any) -> Any:
+        return nest_protocol(data, THESIS_TRAINING)
 
     @field_validator("tasks")
     @classmethod
@@ -72,10 +76,17 @@ class GridExperiment(BaseModel):
         return _known(value, COMBINATIONS, "combinations")
 
     def with_overrides(self, **changes: Any) -> GridExperiment:
-        """A validated copy with the given fields replaced (None values are ignored, so
-        unset CLI options can be passed through)."""
+        """A validated copy with the given fields replaced, training protocol fields
+        (``trials``, ``threshold``, ...) included (None values are ignored, so unset CLI
+        options can be passed through)."""
         changes = {key: value for key, value in changes.items() if value is not None}
-        return GridExperiment.model_validate({**self.model_dump(), **changes})
+        data = self.model_dump()
+        training = {
+            key: changes.pop(key) for key in list(changes) if key in TrainProtocol.model_fields
+        }
+        return GridExperiment.model_validate(
+            {**data, **changes, "training": {**data["training"], **training}}
+        )
 
     def to_yaml(self) -> str:
         """The experiment as YAML, fields in declaration order."""

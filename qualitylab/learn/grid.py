@@ -98,14 +98,17 @@ def _check_target(table: pd.DataFrame, experiment: GridExperiment) -> None:
     """ValueError before any work when the target is absent or a task cannot run."""
     if experiment.target not in table.columns:
         raise ValueError(f"target {experiment.target!r} is not in the feature table")
-    if experiment.group_by is not None and experiment.group_by not in table.columns:
-        raise ValueError(f"group column {experiment.group_by!r} is not in the feature table")
+    group_by = experiment.training.group_by
+    if group_by is not None and group_by not in table.columns:
+        raise ValueError(f"group column {group_by!r} is not in the feature table")
     target = pd.to_numeric(table[experiment.target], errors="coerce").dropna()
-    positive = (target >= experiment.threshold).mean()
-    if "classification" in experiment.tasks and positive in (0.0, 1.0):
+    threshold = experiment.training.threshold
+    if threshold is None or "classification" not in experiment.tasks:
+        return
+    if (target >= threshold).mean() in (0.0, 1.0):
         raise ValueError(
             f"classification needs {experiment.target} on both sides of the threshold "
-            f"{experiment.threshold} (range {target.min():g}-{target.max():g}); set --threshold"
+            f"{threshold} (range {target.min():g}-{target.max():g}); set --threshold"
         )
 
 
@@ -134,16 +137,7 @@ def _run_job(
     table: pd.DataFrame, experiment: GridExperiment, out_dir: Path, task: str, space: FeatureSpace
 ) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    config = TrainConfig(
-        target=experiment.target,
-        task=task,
-        threshold=experiment.threshold,
-        trials=experiment.trials,
-        cv=experiment.cv,
-        group_by=experiment.group_by,
-        seed=experiment.seed,
-        tuning="thesis",
-    )
+    config = TrainConfig.of(experiment.target, task, experiment.training)
     result = train(
         table,
         list(space.columns),

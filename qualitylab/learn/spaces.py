@@ -1,8 +1,8 @@
 """Feature spaces: which columns of a feature table a predictor is trained on.
 
 A feature column is named ``<family>.<signal>.<aggregation>`` (aggregated set) or
-``<family>.<signal>.fNNN`` (non-aggregated set); the family is the extractor's name, the
-text before the first dot. Every other column (``id``, ``video``, ``prompt``, targets,
+``<family>.<signal>.fNNN`` (non-aggregated set), see :mod:`qualitylab.features.names`;
+the family is the extractor's name. Every other column (``id``, ``video``, ``prompt``, targets,
 metadata) is descriptive and never a feature.
 
 The thesis grid (``thesis_spaces``) crosses each text–frame model's features of one set
@@ -21,20 +21,14 @@ ONLY space is empty and always skipped.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from qualitylab.features.aggregate import KNOWN_AGGREGATIONS, SET_TYPES
+from qualitylab.features.names import parse_column
+from qualitylab.features.registry import family_members
 
-TEXT_FRAME_MODELS: tuple[str, ...] = (
-    "clip_b32",
-    "clip_l14",
-    "siglip_so400m",
-    "siglip_l16",
-    "jina_clip_v2",
-    "hps_v2",
-)
+TEXT_FRAME_MODELS: tuple[str, ...] = family_members("text-frame")
 COMBINATIONS: tuple[str, ...] = ("ONLY", "L", "S", "OF", "L_S", "L_OF", "S_OF", "L_S_OF")
 OPTICAL_FLOW_CHOICES: tuple[str, ...] = ("auto", "raft", "flow")
 NO_TEXT_MODEL = "none"
@@ -42,8 +36,6 @@ ONLY = "ONLY"
 
 _TEMPORAL_LETTERS: dict[str, str] = {"L": "lpips", "S": "ssim"}  # OF depends on optical_flow
 _LETTER_OF_FAMILY: dict[str, str] = {"lpips": "L", "ssim": "S", "raft": "OF", "flow": "OF"}
-_AGG_PART = "|".join(re.escape(name) for name in KNOWN_AGGREGATIONS)
-_FEATURE = re.compile(rf"^(?P<family>[^.]+)\..+\.(?:(?P<agg>{_AGG_PART})|f\d{{3}})$")
 
 
 @dataclass(frozen=True)
@@ -63,10 +55,12 @@ class FeatureSpace:
 
 def _feature_kind(column: str) -> tuple[str, str] | None:
     """(family, "agg" or "nonagg") of a feature column; None for a descriptive column."""
-    match = _FEATURE.match(column)
-    if match is None:
+    name = parse_column(column)
+    if name is None:
         return None
-    return match["family"], "agg" if match["agg"] is not None else "nonagg"
+    if name.position is not None:
+        return name.extractor, "nonagg"
+    return (name.extractor, "agg") if name.part in KNOWN_AGGREGATIONS else None
 
 
 def feature_columns(columns: Iterable[str]) -> list[str]:

@@ -27,13 +27,17 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from qualitylab.features.registry import REGISTRY
+from qualitylab.features.names import frame_position, parse_column
+from qualitylab.features.registry import is_pair_signal
 
 
 def split_feature(column: str) -> tuple[str, str]:
-    """``("extractor.signal", "aggregation")`` of a feature column name."""
-    extractor, signal, aggregation = column.split(".", 2)
-    return f"{extractor}.{signal}", aggregation
+    """``("extractor.signal", "aggregation")`` of a feature column name (the aggregation
+    is ``fNNN`` for a non-aggregated value); ValueError for a descriptive column."""
+    name = parse_column(column)
+    if name is None:
+        raise ValueError(f"{column!r} is not a feature column (expected extractor.signal.part)")
+    return name.signal_name, name.part
 
 
 def position_weights(aggregation: str, values: np.ndarray) -> np.ndarray:
@@ -44,8 +48,8 @@ def position_weights(aggregation: str, values: np.ndarray) -> np.ndarray:
     weights = np.zeros(n)
     if n == 0 or np.isnan(values).any():
         return weights
-    if aggregation.startswith("f") and aggregation[1:].isdigit():
-        position = int(aggregation[1:])
+    position = frame_position(aggregation)
+    if position is not None:
         if position < n:
             weights[position] = 1.0
         return weights
@@ -107,7 +111,7 @@ def frame_attribution(
             {
                 "signal": prefix,
                 "position": np.arange(len(shares)),
-                "frame": np.arange(len(shares)) + (0.5 if _is_pair(prefix) else 0.0),
+                "frame": np.arange(len(shares)) + (0.5 if is_pair_signal(prefix) else 0.0),
                 "value": np.asarray(signals[prefix], dtype=np.float64),
                 "shap": shares,
             }
@@ -117,10 +121,3 @@ def frame_attribution(
     if not frames:
         return pd.DataFrame(columns=["signal", "position", "frame", "value", "shap"])
     return pd.concat(frames, ignore_index=True)
-
-
-def _is_pair(prefix: str) -> bool:
-    """Whether the signal ``extractor.signal`` runs over neighbouring-frame pairs."""
-    extractor, signal = prefix.split(".", 1)
-    spec = REGISTRY.get(extractor)
-    return spec is not None and any(s.name == signal and s.over == "pair" for s in spec.signals)

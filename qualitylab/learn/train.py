@@ -19,7 +19,8 @@ Tuning (``TrainConfig.tuning``; the resolved choice and its reason are in
   would hold at least ``MIN_HOLDOUT_ROWS`` rows, else ``defaults``; ``defaults`` for hgb.
 
 Rows whose target is missing are left out (and counted). Classification labels are
-``target >= threshold``. See :mod:`qualitylab.learn.tune` for the NaN policy.
+``target >= threshold``; without a threshold, the midpoint of the target's observed range
+(recorded in the result's config). See :mod:`qualitylab.learn.tune` for the NaN policy.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 import optuna
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 from threadpoolctl import threadpool_limits
@@ -46,15 +47,15 @@ MIN_HOLDOUT_ROWS = 30
 INNER_FOLDS = 3
 
 
-class TrainConfig(BaseModel):
-    """What to learn and how: target, task, threshold, learner, tuning, search budget,
-    validation (K folds or ``"logo"``), groups, pair groups and seed."""
+class TrainProtocol(BaseModel):
+    """How to learn, declared once for ``train``, the loop and the grid: threshold
+    (classification: a row is positive when target >= threshold; None: the midpoint of
+    the target's observed range), learner, tuning, search budget, validation (K folds or
+    ``"logo"``), groups, pair groups and seed."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    target: str
-    task: Task = "regression"
-    threshold: float = 5.5
+    threshold: float | None = None
     learner: LearnerName = "rf"
     tuning: Tuning = "auto"
     trials: int = Field(30, ge=1)
@@ -62,20 +63,65 @@ class TrainConfig(BaseModel):
     group_by: str | None = None
     pair_by: str | None = "prompt"
     within: str | None = None
-    seed: int = 0
+    seed: int = Field(0, ge=0)
+
+    @field_validator("cv")
+    @classmethod
+    def _folds(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 2:
+            raise ValueError(f"--cv must be at least 2 folds or 'logo', got {value}")
+        return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> TrainConfig:
+    def _consistent(self) -> TrainProtocol:
         if self.cv == "logo" and self.group_by is None:
             raise ValueError("--cv logo needs --group-by (the column whose groups are held out)")
-        if isinstance(self.cv, int) and self.cv < 2:
-            raise ValueError(f"--cv must be at least 2 folds or 'logo', got {self.cv}")
-        learners.check_learner(self.learner, self.task)
         if self.tuning == "thesis" and self.learner != "rf":
             raise ValueError("--tuning thesis (Optuna on one hold-out) is for --learner rf only")
         if self.tuning == "nested" and self.learner == "hgb":
             raise ValueError("hgb is not tuned: use --tuning defaults or auto")
         return self
+
+
+class TrainConfig(TrainProtocol):
+    """What to learn (``target``, ``task``) and how (the :class:`TrainProtocol`)."""
+
+    target: str
+    task: Task = "regression"
+
+    @model_validator(mode="after")
+    def _learner_fits_task(self) -> TrainConfig:
+        learners.check_learner(self.learner, self.task)
+        return self
+
+    @classmethod
+    def of(cls, target: str, task: Task, protocol: TrainProtocol) -> TrainConfig:
+        """The configuration that learns ``target`` as ``task`` with ``protocol``."""
+        return cls(target=target, task=task, **protocol.model_dump())
+
+
+def nest_protocol(data: Any, default: TrainProtocol, key: str = "training") -> Any:
+    """An experiment's raw fields with its training protocol under ``key``: the fields a
+    partial ``key`` mapping leaves out keep ``default``'s values, and protocol fields at
+    the top level (where experiment files before the protocol was nested put them) move
+    under ``key``."""
+    if not isinstance(data, dict):
+        return data
+    nested = data.get(key, {})
+    if not isinstance(nested, dict):
+        return data
+    moved = {name: data[name] for name in TrainProtocol.model_fields if name in data}
+    rest = {name: value for name, value in data.items() if name not in moved}
+    return {**rest, key: {**default.model_dump(), **nested, **moved}}
+
+
+def resolve_threshold(config: TrainConfig, target: np.ndarray) -> TrainConfig:
+    """``config`` with a classification threshold: the given one, or the midpoint of the
+    observed ``target`` range when none is given."""
+    if config.task != "classification" or config.threshold is not None:
+        return config
+    midpoint = (float(np.nanmin(target)) + float(np.nanmax(target))) / 2
+    return config.model_copy(update={"threshold": midpoint})
 
 
 @dataclass
@@ -146,6 +192,7 @@ def _train(
     fold_of: np.ndarray | None = None,
 ) -> TrainResult:
     frame, target, groups, pair_groups = _rows(table, config)
+    config = resolve_threshold(config, target)
     usable = [c for c in columns if frame[c].notna().any()]
     dropped = [c for c in columns if c not in usable]
     if not usable:

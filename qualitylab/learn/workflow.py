@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from qualitylab.learn.bundle import save_bundle, train_bundle
 from qualitylab.learn.datasets import Normalisation, combine, dataset_name
 from qualitylab.learn.external import ExternalEvaluation, evaluate_on
@@ -21,7 +23,8 @@ EVAL_DIR = "eval"
 class Trained:
     """What ``train_predictor`` made: the training result, the feature space's size, notes
     and, with ``eval_source``, the evaluation on the other set. For a bundle, ``aspects``
-    holds every aspect's result and ``result`` is the first aspect's."""
+    holds every aspect's result and ``result`` is the first aspect's. ``table`` is the
+    table trained on (a bundle's with its ``mean_of_aspects`` column when asked)."""
 
     result: TrainResult
     space: str
@@ -29,6 +32,7 @@ class Trained:
     notes: list[str] = field(default_factory=list)
     external: ExternalEvaluation | None = None
     aspects: dict[str, TrainResult] = field(default_factory=dict)
+    table: pd.DataFrame | None = None
 
 
 def train_predictor(
@@ -94,7 +98,7 @@ def train_predictor(
         )
         save_bundle(out, results, table, overall=overall, folds=folds, **artifact)
         first = next(iter(results.values()))
-        return Trained(first, chosen.name, len(table), notes, aspects=results)
+        return Trained(first, chosen.name, len(table), notes, aspects=results, table=table)
     result = train(table, list(chosen.columns), config)
     save_predictor(
         out,
@@ -104,7 +108,7 @@ def train_predictor(
         target_normalisation=normalise if datasets else None,
         **artifact,
     )
-    trained = Trained(result, chosen.name, len(table), notes)
+    trained = Trained(result, chosen.name, len(table), notes, table=table)
     if eval_source is not None:
         predictor = load_predictor(out)
         trained.external = evaluate_on(predictor, eval_source, out / EVAL_DIR, workers)

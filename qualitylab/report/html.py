@@ -23,15 +23,16 @@ import jinja2
 import pandas as pd
 from scipy import stats
 
+from qualitylab.baseline import quality_index
 from qualitylab.data.video import Sampling, VideoDecodeError, decode
 from qualitylab.evaluate.output import PLOT_FILE, read_evaluation, summary_table, within_table
+from qualitylab.features.names import parse_column
 from qualitylab.intervals.output import intervals_path, read_run_intervals
 from qualitylab.learn.evaluation import describe
 from qualitylab.learn.explain import Explanation, explain, global_importance
 from qualitylab.learn.metrics import bootstrap_ci, format_mean_std
 from qualitylab.learn.predictor import OOF_FILE, Predictor, PredictorError, PredictorInfo
 from qualitylab.report import plots
-from qualitylab.webench import quality_index
 
 SECTIONS = (
     "Model",
@@ -162,7 +163,7 @@ def _dataset(
         ("videos", str(len(table))),
         ("prompts", str(table["prompt"].nunique()) if "prompt" in table else "-"),
         (f"{target} (min / mean / max)", _min_mean_max(values)),
-        ("features in the table", str(sum("." in str(c) for c in table.columns))),
+        ("features in the table", str(sum(parse_column(c) is not None for c in table.columns))),
     ]
     sampling = info.sampling
     if sampling:

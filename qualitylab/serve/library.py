@@ -22,9 +22,9 @@ from qualitylab.data.video import VideoInfo, probe
 from qualitylab.errors import QualitylabError
 from qualitylab.evaluate import EvaluationConfig, evaluate
 from qualitylab.evaluate.output import read_evaluation, summary_table, write_evaluation
+from qualitylab.features.extraction_run import extract_features
 from qualitylab.features.layout import read_feature_table
-from qualitylab.features.registry import REGISTRY
-from qualitylab.features.run import extract_features
+from qualitylab.features.registry import is_pair_signal
 from qualitylab.features.tables import left_out_pairs, video_signals
 from qualitylab.intervals.output import video_intervals
 from qualitylab.learn.explain import explain, global_importance
@@ -221,16 +221,6 @@ def evaluation_summaries(directories: list[Path]) -> list[dict[str, Any]]:
             }
         )
     return summaries
-
-
-def is_pair_signal(name: str) -> bool:
-    """Whether the signal ``extractor.signal`` runs over neighbouring-frame pairs (its
-    value t sits between frames t and t+1) rather than over frames."""
-    extractor, _, signal = name.partition(".")
-    try:
-        return REGISTRY[extractor].signal(signal).over == "pair"
-    except KeyError:
-        return False
 
 
 def signals_of(features_dir: str | Path, video_id: str) -> dict[str, np.ndarray]:

@@ -54,8 +54,8 @@ def run_tasks_ray(
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     pending: dict = {}
     try:
-        classical = [plan for plan in plans if not plan.spec.weights]
-        learned = [plan for plan in plans if plan.spec.weights]
+        classical = [plan for plan in plans if not plan.spec.learned]
+        learned = [plan for plan in plans if plan.spec.learned]
         stages = {task: int(bool(classical)) + len(learned) for task in tasks}
         if classical:
             extract = ray.remote(num_cpus=1, **env)(_extract_in_worker)

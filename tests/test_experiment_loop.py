@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from qualitylab.cli import app
 from qualitylab.data.samples import ASPECTS
-from qualitylab.loop import LoopExperiment, load_loop_experiment, scored_correlation
+from qualitylab.experiment_loop import LoopExperiment, load_loop_experiment, scored_correlation
+from qualitylab.features.registry import with_learned_settings
 from tests.conftest import SMALL_LOOP
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
@@ -37,6 +38,36 @@ def test_experiment_round_trips_through_yaml(tmp_path: Path) -> None:
     path = tmp_path / "small.yaml"
     path.write_text(experiment.to_yaml())
     assert load_loop_experiment(path) == experiment
+
+
+def test_loop_nests_the_training_protocol_and_reads_old_top_level_fields() -> None:
+    old = LoopExperiment.model_validate({"trials": 4, "cv": 3, "group_by": "prompt"})
+    new = LoopExperiment.model_validate({"training": {"trials": 4, "cv": 3, "group_by": "prompt"}})
+    assert old == new and new.training.tuning == "auto" and new.training.threshold is None
+
+
+def test_loop_takes_the_extraction_settings_of_extract_features() -> None:
+    experiment = LoopExperiment.model_validate(
+        {
+            "features": ["technical", "lpips"],
+            "settings": {"technical": {"dark_threshold": 30}, "lpips": {"batch_size": 2}},
+            "device": "cpu",
+            "batch_size": 8,
+        }
+    )
+    overrides = with_learned_settings(
+        list(experiment.features),
+        experiment.settings,
+        device=experiment.device,
+        precision=experiment.precision,
+        batch_size=experiment.batch_size,
+    )
+    assert overrides == {
+        "technical": {"dark_threshold": 30},
+        "lpips": {"device": "cpu", "batch_size": 2},
+    }
+    with pytest.raises(ValueError, match="device"):
+        LoopExperiment.model_validate({"device": "tpu"})
 
 
 def test_bad_experiment_names_file_and_field(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """The Webench2 baseline: the hand-weighted quality index the learned predictor replaces."""
 
-from qualitylab.webench.index import (
+from qualitylab.baseline.index import (
     COMPONENTS,
     DEGENERATE_NOTE,
     FAMILIES,

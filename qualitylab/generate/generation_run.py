@@ -124,7 +124,7 @@ class VideoOutcome:
 
 
 @dataclass
-class RunSummary:
+class GenerationSummary:
     """The outcome of a run: its directory, every video's outcome, and the time taken."""
 
     out_dir: Path
@@ -161,7 +161,7 @@ def generate_run(
     progress: ProgressCallback | None = None,
     overwrite: bool = False,
     info: dict[str, Any] | None = None,
-) -> RunSummary:
+) -> GenerationSummary:
     """Generate one video per request into ``out_dir`` (layout in the module docstring),
     skipping the videos a previous run of the same settings completed. GenerationError
     before any work when the models or server cannot be used, the directory holds a run of
@@ -182,7 +182,7 @@ def generate_run(
         except ValueError as exc:
             raise GenerationError(str(exc)) from None
     previous = {} if overwrite else _previous_run(out, settings)
-    summary = RunSummary(out)
+    summary = GenerationSummary(out)
     context = _RunContext(out, settings, backend, planner, progress, info or {}, previous)
     pending = []
     for request in requests:

@@ -53,7 +53,7 @@ Engine = Literal["local", "ray"]
 
 
 @dataclass
-class RunSummary:
+class ExtractionSummary:
     """The outcome of a run: every video's result, whether it was interrupted, the tables."""
 
     out_dir: Path
@@ -100,7 +100,7 @@ def extract_features(
     address: str | None = None,
     on_start: Callable[[int], None] | None = None,
     on_result: Callable[[VideoResult], None] | None = None,
-) -> RunSummary:
+) -> ExtractionSummary:
     """Extract ``features`` for every row of ``manifest`` and write its index and feature
     tables into ``out_dir``. Signals go to the feature ``store`` (default: the one shared
     by every run, :func:`qualitylab.config.store_dir`); only what it lacks is computed.
@@ -148,7 +148,7 @@ def extract_features(
 
     table = manifest.table
     tasks = tasks_for(list(zip(table["id"], table["video"], table["prompt"])))
-    summary = RunSummary(out_dir)
+    summary = ExtractionSummary(out_dir)
     if on_start is not None:
         on_start(len(tasks))
     try:

@@ -11,9 +11,9 @@ import pytest
 from qualitylab.data.manifest import ColumnMapping, load_manifest
 from qualitylab.data.video import decode, probe
 from qualitylab.generate.benchmark import run_benchmark
+from qualitylab.generate.generation_run import generate_run
 from qualitylab.generate.models import GenerationError
 from qualitylab.generate.prompts import VideoRequest
-from qualitylab.generate.run import generate_run
 from qualitylab.generate.settings import GenerateSettings
 
 SIZE = 16

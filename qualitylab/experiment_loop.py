@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from scipy.stats import spearmanr
 
 from qualitylab.atomic import write_text
@@ -28,15 +28,15 @@ from qualitylab.config import read_yaml_model
 from qualitylab.data.manifest import ColumnMapping, load_manifest
 from qualitylab.data.samples import FRAME_HEIGHT, MAX_CLIPS, MIN_CLIPS, build_demo_dataset
 from qualitylab.data.video import Sampling
+from qualitylab.device import Device, Precision
 from qualitylab.features.extract import VideoResult
-from qualitylab.features.layout import read_feature_table
+from qualitylab.features.extraction_run import ExtractionSummary, extract_features
 from qualitylab.features.learned.runtime import learned_with_weights
 from qualitylab.features.protocols import ProtocolName, protocol_and_sampling
-from qualitylab.features.run import RunSummary, extract_features
-from qualitylab.learn.bundle import PredictorBundle, load_model, save_bundle, train_bundle
-from qualitylab.learn.predictor import save_predictor
-from qualitylab.learn.spaces import parse_space
-from qualitylab.learn.train import Task, TrainConfig, train
+from qualitylab.features.registry import with_learned_settings
+from qualitylab.learn.bundle import PredictorBundle, load_model
+from qualitylab.learn.train import Task, TrainConfig, TrainProtocol, nest_protocol
+from qualitylab.learn.workflow import train_predictor
 from qualitylab.report.aspects import build_aspects_report, write_aspect_explanations
 from qualitylab.report.explanations import write_explanations
 from qualitylab.report.html import ReportInputs, build_report
@@ -62,8 +62,11 @@ class LoopExperiment(BaseModel):
     dataset; ``protocol`` is the feature protocol (``sampling``'s fps and short side
     replace the default protocol's canonical ones when set); ``features`` null means the
     protocol's offline extractors; ``learned: present`` adds every learned extractor whose
-    weights are on disk; ``workers`` are the extraction's processes (0: the engine's
-    default).
+    weights are on disk; ``settings`` are extractor settings by extractor (as
+    ``extract-features --config``), ``device``, ``precision`` and ``batch_size`` those of
+    every learned extractor; ``workers`` are the extraction's processes (0: the engine's
+    default). ``training`` is the training protocol (:class:`TrainProtocol`, as
+    ``qualitylab train`` takes it); ``target`` and ``task`` say what it learns.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -74,6 +77,7 @@ class LoopExperiment(BaseModel):
     # "mean" of the aspects) as its overall aspect; see qualitylab.learn.bundle.
     target: str | Annotated[list[str], Field(min_length=1)] = "synthetic_score"
     overall: str | None = None
+    task: Task = "regression"
     protocol: ProtocolName = "default"
     # The demo leaves out ``detail``: its clips are upscaled from 192 px at analysis and
     # its scored run downscaled from 288 px, which fine detail tells apart while the
@@ -81,15 +85,19 @@ class LoopExperiment(BaseModel):
     features: list[str] | None = Field(default_factory=lambda: ["ssim", "technical", "motion"])
     learned: Literal["present", "none"] = "present"
     sampling: Sampling = Sampling()
-    task: Task = "regression"
-    threshold: float = 5.5
+    settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    device: Device | None = None
+    precision: Precision | None = None
+    batch_size: int | None = Field(None, ge=1)
     space: str = "all"
-    trials: int = Field(30, ge=1)
-    cv: int = Field(5, ge=2)
-    group_by: str | None = None
-    seed: int = Field(0, ge=0)
+    training: TrainProtocol = TrainProtocol()
     score: DemoData | str | None = DemoData(demo_clips=MIN_CLIPS, seed=1, height=288, fps=16)
     workers: int = Field(0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_training(cls, data: Any) -> Any:
+        return nest_protocol(data, TrainProtocol())
 
     def to_yaml(self) -> str:
         """The experiment as YAML, fields in declaration order."""
@@ -111,7 +119,7 @@ class LoopResult:
     scores: Path | None
     metrics: dict[str, dict]
     features: list[str]
-    extraction: RunSummary
+    extraction: ExtractionSummary
     scoring: ScoreResult | None
     scored_spearman: float | None = None
     aspects: dict[str, dict] | None = None
@@ -148,12 +156,20 @@ def run_loop(
     names = list(experiment.features or protocol.extractors)
     if experiment.learned == "present":
         names += [name for name in learned_with_weights() if name not in names]
+    overrides = with_learned_settings(
+        names,
+        experiment.settings,
+        device=experiment.device,
+        precision=experiment.precision,
+        batch_size=experiment.batch_size,
+    )
     hooks.step(f"features ({protocol.name} protocol: {', '.join(names)})")
     extraction = extract_features(
         manifest,
         names,
         out_dir / "features",
         sampling=sampling,
+        overrides=overrides,
         protocol=protocol,
         workers=experiment.workers or None,
         on_start=hooks.extraction_start,
@@ -164,36 +180,21 @@ def run_loop(
 
     hooks.step("train")
     model_dir = out_dir / "model"
-    table, extractors = read_feature_table(out_dir / "features")
-    config = TrainConfig(
-        target=targets[0],
-        task=experiment.task,
-        threshold=experiment.threshold,
-        trials=experiment.trials,
-        cv=experiment.cv,
-        group_by=experiment.group_by,
-        seed=experiment.seed,
+    config = TrainConfig.of(targets[0], experiment.task, experiment.training)
+    bundle = len(targets) > 1 or experiment.overall is not None
+    trained = train_predictor(
+        [out_dir / "features"],
+        config,
+        model_dir,
+        space=experiment.space,
+        aspects=targets if bundle else None,
+        overall=experiment.overall,
     )
-    space = parse_space(experiment.space, list(table.columns))
-    artifact = {
-        "space": space.name,
-        "extractors": extractors,
-        "sampling": sampling.to_dict(),
-        "protocol": protocol.model_dump(mode="json"),
-        "source": out_dir / "features",
-    }
-    aspects = None
-    if len(targets) > 1 or experiment.overall:
-        table, results, folds = train_bundle(
-            table, list(space.columns), config, targets, experiment.overall
-        )
-        save_bundle(model_dir, results, table, overall=experiment.overall, folds=folds, **artifact)
-        aspects = {aspect: result.metrics for aspect, result in results.items()}
-        trained = next(iter(results.values()))
-    else:
-        trained = train(table, list(space.columns), config)
-        save_predictor(model_dir, trained, table, **artifact)
     predictor = load_model(model_dir)
+    table = trained.table
+    aspects = (
+        {aspect: result.metrics for aspect, result in trained.aspects.items()} if bundle else None
+    )
 
     hooks.step("explain")
     explain_with = write_aspect_explanations if aspects else write_explanations
@@ -241,7 +242,7 @@ def run_loop(
         report=report,
         model_dir=model_dir,
         scores=scores_path,
-        metrics=trained.metrics,
+        metrics=trained.result.metrics,
         features=names,
         extraction=extraction,
         scoring=scoring,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from qualitylab.webench import (
+from qualitylab.baseline import (
     COMPONENTS,
     ComponentWeights,
     QualityIndexConfig,

@@ -11,7 +11,17 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from qualitylab.cli.checks import require_paths
-from qualitylab.cli.common import StoreOpt, app, console, errors, extraction_progress, fail
+from qualitylab.cli.common import (
+    AllowFailuresOpt,
+    StoreOpt,
+    WorkersOpt,
+    app,
+    console,
+    errors,
+    extraction_progress,
+    fail,
+    print_plain,
+)
 
 ModelOpt = Annotated[Path, typer.Option(help="A model directory written by `qualitylab train`.")]
 SUMMARY_ROWS = 20
@@ -68,12 +78,8 @@ def score(
         ),
     ] = None,
     store: StoreOpt = None,
-    workers: Annotated[
-        int, typer.Option(help="Worker processes (0: one per CPU core).", min=0)
-    ] = 0,
-    allow_failures: Annotated[
-        bool, typer.Option(help="Exit 0 even when some videos could not be scored.")
-    ] = False,
+    workers: WorkersOpt = 0,
+    allow_failures: AllowFailuresOpt = False,
     intervals: Annotated[
         Path | None,
         typer.Option(
@@ -93,13 +99,13 @@ def score(
     )
     from qualitylab.data.folder import read_input
     from qualitylab.data.manifest import ManifestError
-    from qualitylab.features.run import RunError
+    from qualitylab.features.extraction_run import RunError
     from qualitylab.learn.predictor import PredictorError
-    from qualitylab.score import score_manifest
+    from qualitylab.score import needs_prompts, score_manifest
 
     predictor = load_model(model)
     try:
-        manifest, skipped = read_input(source, prompts)
+        manifest, skipped = read_input(source, prompts, prompts_needed=needs_prompts(predictor))
     except ManifestError as exc:
         fail(str(exc))
     for row in skipped.itertuples():
@@ -138,7 +144,7 @@ def score(
 
 
 def _write_intervals(detector: Path, manifest, run_dir: Path, out: Path, workers, store) -> None:
-    from qualitylab.features.run import RunError
+    from qualitylab.features.extraction_run import RunError
     from qualitylab.intervals.experiment import Progress, write_run_intervals
     from qualitylab.intervals.output import intervals_path
 
@@ -192,8 +198,7 @@ def _print_scores(result, predictor) -> None:
             console.print(f"{label} ({row['id']}), top SHAP: {row[shap]}", markup=False)
     for row in scores[scores["error"].notna()].itertuples():
         console.print(f"[red]not scored:[/] {escape(str(row.id))}: {escape(str(row.error))}")
-    for note in result.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+    print_plain(result.notes, "note: ")
 
 
 @app.command()
@@ -247,8 +252,7 @@ def explain(
         for row in written.importance.head(10).itertuples():
             top.add_row(row.feature, f"{row.mean_abs_shap:.4f}")
         console.print(top)
-        for note in written.notes:
-            console.print(f"note: {note}", markup=False, highlight=False)
+        print_plain(written.notes, "note: ")
     files = sum(len(written.files) for written in explained.values())
     console.print(f"{files} files in {out}")
 

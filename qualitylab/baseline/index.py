@@ -66,6 +66,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from qualitylab.features.names import parse_column, signal_name
 from qualitylab.features.registry import REGISTRY
 
 Family = Literal["clipscore", "imagereward", "technical"]
@@ -371,9 +372,8 @@ def _text_model(columns: pd.Index, configured: str | None) -> str:
     model with a ``prompt_sim`` column, else clip_b32 (whose columns are then missing)."""
     if configured is not None:
         return configured
-    present = [
-        m for m in TEXT_FRAME_MODELS if any(c.startswith(f"{m}.prompt_sim.") for c in columns)
-    ]
+    signals = {name.signal_name for name in map(parse_column, columns) if name is not None}
+    present = [m for m in TEXT_FRAME_MODELS if signal_name(m, "prompt_sim") in signals]
     if DEFAULT_TEXT_MODEL in present or not present:
         return DEFAULT_TEXT_MODEL
     return present[0]
