@@ -27,7 +27,12 @@ def test_demo_aspects_yaml_learns_the_synthetic_aspects() -> None:
     assert experiment.target == list(ASPECTS) and experiment.overall == "synthetic_score"
     assert (
         experiment.model_copy(
-            update={"name": "demo", "target": "synthetic_score", "overall": None, "group_by": None}
+            update={
+                "name": "demo",
+                "target": "synthetic_score",
+                "overall": None,
+                "training": experiment.training.model_copy(update={"group_by": None}),
+            }
         )
         == LoopExperiment()
     )

@@ -228,7 +228,7 @@ def test_score_reports_per_scene_scores(small_loop, tmp_path: Path) -> None:
 
 
 def test_a_generate_run_records_its_scene_starts_and_tables_use_them(tmp_path: Path) -> None:
-    from test_generate_run import REQUESTS, FakeBackend, small_settings
+    from test_generation_run import REQUESTS, FakeBackend, small_settings
 
     from qualitylab.generate.generation_run import generate_run
 

@@ -34,13 +34,11 @@ def demo(
 
     experiment = LoopExperiment()
     if aspects:
-        experiment = experiment.model_copy(
-            update={
-                "name": "demo_aspects",
-                "target": list(ASPECTS),
-                "overall": "synthetic_score",
-                "group_by": "prompt",
-            }
+        experiment = LoopExperiment(
+            name="demo_aspects",
+            target=list(ASPECTS),
+            overall="synthetic_score",
+            training=experiment.training.model_copy(update={"group_by": "prompt"}),
         )
     _run_loop(experiment, out_dir or demo_dir().with_name(experiment.name), Path.cwd())
 

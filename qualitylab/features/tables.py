@@ -72,14 +72,19 @@ def load_signals(out_dir: str | Path) -> tuple[pd.DataFrame, list[dict[str, np.n
     return index.iloc[keep].reset_index(drop=True), rows
 
 
-def video_signals(out_dir: str | Path, video_id: str) -> tuple[pd.Series, dict[str, np.ndarray]]:
-    """One video's index row and every stored signal of the run's extractors for it;
-    KeyError when the id is not in the index."""
-    run = read_run_record(out_dir)
+def _run_and_index_rows(out_dir: str | Path, video_id: str) -> tuple[dict, pd.DataFrame]:
+    """The run record and the index rows of ``video_id``; KeyError when there are none."""
     index = read_index(out_dir)
     matches = index[index["id"] == video_id]
     if matches.empty:
         raise KeyError(f"no video with id {video_id!r} in {out_dir}")
+    return read_run_record(out_dir), matches
+
+
+def video_signals(out_dir: str | Path, video_id: str) -> tuple[pd.Series, dict[str, np.ndarray]]:
+    """One video's index row and every stored signal of the run's extractors for it;
+    KeyError when the id is not in the index."""
+    run, matches = _run_and_index_rows(out_dir, video_id)
     row = matches.iloc[0]
     signals = _video_signals(
         run_store(run, out_dir), run["extractors"], row["sha256"], row["prompt"], partial=True
@@ -90,11 +95,7 @@ def video_signals(out_dir: str | Path, video_id: str) -> tuple[pd.Series, dict[s
 def video_scene_list(out_dir: str | Path, video_id: str) -> Scenes | None:
     """One video's scenes in a run (recorded or detected), None when it has neither;
     KeyError when the id is not in the index."""
-    run = read_run_record(out_dir)
-    index = read_index(out_dir)
-    matches = index[index["id"] == video_id]
-    if matches.empty:
-        raise KeyError(f"no video with id {video_id!r} in {out_dir}")
+    run, matches = _run_and_index_rows(out_dir, video_id)
     row = matches.iloc[0]
     records = _video_records(
         run_store(run, out_dir), run["extractors"], row["sha256"], row["prompt"], partial=True
