@@ -181,20 +181,17 @@ def run_loop(
     hooks.step("train")
     model_dir = out_dir / "model"
     config = TrainConfig.of(targets[0], experiment.task, experiment.training)
-    bundle = len(targets) > 1 or experiment.overall is not None
     trained = train_predictor(
         [out_dir / "features"],
         config,
         model_dir,
         space=experiment.space,
-        aspects=targets if bundle else None,
+        aspects=targets,
         overall=experiment.overall,
     )
     predictor = load_model(model_dir)
     table = trained.table
-    aspects = (
-        {aspect: result.metrics for aspect, result in trained.aspects.items()} if bundle else None
-    )
+    aspects = {aspect: result.metrics for aspect, result in trained.aspects.items()} or None
 
     hooks.step("explain")
     explain_with = write_aspect_explanations if aspects else write_explanations

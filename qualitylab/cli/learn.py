@@ -158,7 +158,7 @@ def train(
                 space=space,
                 normalise=normalise,
                 eval_source=eval_source,
-                aspects=targets if len(targets) > 1 or overall else None,
+                aspects=targets,
                 overall=overall,
             )
         except (ValueError, FileNotFoundError, PredictorError) as exc:

@@ -21,18 +21,17 @@ EVAL_DIR = "eval"
 
 @dataclass
 class Trained:
-    """What ``train_predictor`` made: the training result, the feature space's size, notes
+    """What ``train_predictor`` made: the training result, the feature space's name, the
+    table trained on (a bundle's with its ``mean_of_aspects`` column when asked), notes
     and, with ``eval_source``, the evaluation on the other set. For a bundle, ``aspects``
-    holds every aspect's result and ``result`` is the first aspect's. ``table`` is the
-    table trained on (a bundle's with its ``mean_of_aspects`` column when asked)."""
+    holds every aspect's result and ``result`` is the first aspect's."""
 
     result: TrainResult
     space: str
-    table_rows: int
+    table: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     external: ExternalEvaluation | None = None
     aspects: dict[str, TrainResult] = field(default_factory=dict)
-    table: pd.DataFrame | None = None
 
 
 def train_predictor(
@@ -98,7 +97,7 @@ def train_predictor(
         )
         save_bundle(out, results, table, overall=overall, folds=folds, **artifact)
         first = next(iter(results.values()))
-        return Trained(first, chosen.name, len(table), notes, aspects=results, table=table)
+        return Trained(first, chosen.name, table, notes, aspects=results)
     result = train(table, list(chosen.columns), config)
     save_predictor(
         out,
@@ -108,7 +107,7 @@ def train_predictor(
         target_normalisation=normalise if datasets else None,
         **artifact,
     )
-    trained = Trained(result, chosen.name, len(table), notes, table=table)
+    trained = Trained(result, chosen.name, table, notes)
     if eval_source is not None:
         predictor = load_predictor(out)
         trained.external = evaluate_on(predictor, eval_source, out / EVAL_DIR, workers)
