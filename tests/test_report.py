@@ -138,6 +138,24 @@ def test_report_renders_in_chromium(report: Path, tmp_path: Path) -> None:
         assert image.height > 3000  # the whole page, not just the first screen
 
 
+def _report_with_scores(small_loop, scores: Path, out: Path) -> str:
+    """The page `qualitylab report` writes for the small loop's model and ``scores``."""
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "--model",
+            str(small_loop.model_dir),
+            "--scores",
+            str(scores),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return out.read_text()
+
+
 def test_report_lists_the_videos_outside_the_training_distribution(
     small_loop, tmp_path: Path
 ) -> None:
@@ -146,13 +164,7 @@ def test_report_lists_the_videos_outside_the_training_distribution(
     scores.loc[1, "ood"] = "resolution 1280x720 outside 64x64..96x64"
     path = tmp_path / "scores.csv"
     scores.to_csv(path, index=False)
-    out = tmp_path / "report.html"
-    result = CliRunner().invoke(
-        app,
-        ["report", "--model", str(small_loop.model_dir), "--scores", str(path), "--out", str(out)],
-    )
-    assert result.exit_code == 0, result.output
-    page = out.read_text()
+    page = _report_with_scores(small_loop, path, tmp_path / "report.html")
     assert "Outside the training distribution" in page
     assert f"{scores.loc[1, 'id']}: resolution 1280x720 outside 64x64..96x64" in page
     assert "1 of 24 videos lie outside" in page
@@ -166,13 +178,7 @@ def test_report_shows_where_quality_breaks(small_loop, tmp_path: Path) -> None:
     found = [{"defect": "blur", "start": 2, "end": 6, "start_s": 0.25, "end_s": 0.75}]
     record = {"frames": {first: 8, second: 8}, "videos": {first: found, second: []}}
     (tmp_path / "scores_intervals.json").write_text(json.dumps(record))
-    out = tmp_path / "report.html"
-    result = CliRunner().invoke(
-        app,
-        ["report", "--model", str(small_loop.model_dir), "--scores", str(path), "--out", str(out)],
-    )
-    assert result.exit_code == 0, result.output
-    page = out.read_text()
+    page = _report_with_scores(small_loop, path, tmp_path / "report.html")
     assert "Where quality breaks" in page
     assert "found intervals in 1 of 2 videos" in page
     assert 'alt="detected defect intervals per video"' in page
