@@ -100,9 +100,8 @@ StoreOpt = Annotated[
     ),
 ]
 WorkersOpt = Annotated[int, typer.Option(help="Worker processes (0: one per CPU core).", min=0)]
-AllowFailuresOpt = Annotated[
-    bool, typer.Option(help="Exit 0 even when some videos failed or could not be scored.")
-]
+ALLOW_FAILURES_HELP = "Exit 0 even when some videos failed or could not be scored."
+AllowFailuresOpt = Annotated[bool, typer.Option(help=ALLOW_FAILURES_HELP)]
 
 
 def print_plain(lines, prefix: str = "") -> None:
