@@ -49,6 +49,16 @@ app = typer.Typer(
     # boxed panels squeeze them into a narrow column at 80 columns).
     rich_markup_mode=None,
 )
+
+
+def command_group(name: str, help: str) -> typer.Typer:
+    """The subcommand group ``qualitylab NAME``, registered on :data:`app`; run without a
+    subcommand it prints its help."""
+    group = typer.Typer(help=help, no_args_is_help=True)
+    app.add_typer(group, name=name)
+    return group
+
+
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 logger = logging.getLogger("qualitylab")

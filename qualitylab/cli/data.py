@@ -17,14 +17,14 @@ from qualitylab.cli.common import (
     TargetOpt,
     VideoCol,
     app,
+    command_group,
     console,
     fail,
     open_manifest,
     progress_bar,
 )
 
-datasets_app = typer.Typer(help="Load and check datasets of rated videos.", no_args_is_help=True)
-app.add_typer(datasets_app, name="datasets")
+datasets_app = command_group("datasets", "Load and check datasets of rated videos.")
 
 
 @datasets_app.command("validate")

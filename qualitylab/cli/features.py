@@ -22,6 +22,7 @@ from qualitylab.cli.common import (
     VideoCol,
     WorkersOpt,
     app,
+    command_group,
     console,
     extraction_progress,
     fail,
@@ -29,8 +30,7 @@ from qualitylab.cli.common import (
     split_list,
 )
 
-features_app = typer.Typer(help="Inspect stored signals and feature tables.", no_args_is_help=True)
-app.add_typer(features_app, name="features")
+features_app = command_group("features", "Inspect stored signals and feature tables.")
 
 
 def extract_with_progress(manifest, names, out: Path, workers: int | None = None, **options):
