@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +13,15 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from qualitylab.cli.common import ALLOW_FAILURES_HELP, app, console, errors, fail, progress_bar
+from qualitylab.cli.common import (
+    ALLOW_FAILURES_HELP,
+    app,
+    console,
+    errors,
+    fail,
+    progress_bar,
+    with_options,
+)
 
 _GENERATION = "Generation settings"
 _MODELS = "Models and backend"
@@ -186,35 +192,10 @@ _SHARED_OPTIONS: dict[str, _SharedOption] = {
     ),
     "allow_failures": _SharedOption(bool, ALLOW_FAILURES_HELP, panel=None, default=False),
 }
-
-
-def _with_shared_options(command: Callable[..., None]) -> Callable[..., None]:
-    """``command`` with :data:`_SHARED_OPTIONS` added to the signature the command line
-    reads; the command receives their values as one mapping, ``options``."""
-    own = [
-        parameter
-        for parameter in inspect.signature(command, eval_str=True).parameters.values()
-        if parameter.name != "options"
-    ]
-    shared = [
-        inspect.Parameter(
-            name,
-            inspect.Parameter.KEYWORD_ONLY,
-            default=option.default,
-            annotation=option.annotation(),
-        )
-        for name, option in _SHARED_OPTIONS.items()
-    ]
-
-    @functools.wraps(command)
-    def with_options(**values: Any) -> None:
-        options = {name: values.pop(name) for name in _SHARED_OPTIONS}
-        command(**values, options=options)
-
-    signature = inspect.Signature([*own, *shared])
-    with_options.__signature__ = signature  # type: ignore[attr-defined]
-    with_options.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
-    return with_options
+_with_shared_options = with_options(
+    "options",
+    {name: (option.annotation(), option.default) for name, option in _SHARED_OPTIONS.items()},
+)
 
 
 @app.command()
