@@ -10,6 +10,7 @@ import typer
 
 from qualitylab.cli.common import (
     StoreOpt,
+    WorkersOpt,
     command_group,
     console,
     errors,
@@ -28,7 +29,6 @@ WorkDirOpt = Annotated[
         help="Where the labelled demo sets are built (default: $QUALITYLAB_HOME/intervals)."
     ),
 ]
-WorkersOpt = Annotated[int, typer.Option(help="Extraction processes (0: one per core).", min=0)]
 
 
 @intervals_app.command("train")
