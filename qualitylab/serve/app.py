@@ -392,17 +392,14 @@ def _job_params(service: Service, request: JobRequest) -> JobParams:
         if not request.model:
             raise HTTPException(400, "a score job needs 'model' (see GET /api/predictors)")
         model_dir = str(service.predictor_ref(request.model).path)
+    # What the job is to do (extractors, label, evaluation columns) passes through as asked.
+    asked = request.model_dump(exclude={"kind", "input", "prompts", "model"})
     return JobParams(
         input=str(source),
         prompts=str(prompts) if prompts else None,
         model=request.model if model_dir else None,
         model_dir=model_dir,
-        extractors=request.extractors,
-        label=request.label,
-        target=request.target,
-        group_by=request.group_by,
-        pair_by=request.pair_by,
-        raters=request.raters,
+        **asked,
     )
 
 
