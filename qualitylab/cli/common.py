@@ -121,6 +121,9 @@ StoreOpt = Annotated[
         help="Feature store of the signals, shared by runs (default: $QUALITYLAB_HOME/store)."
     ),
 ]
+# The choices of qualitylab.device, for every command with --device and --precision.
+DEVICE_CHOICES = "auto, cpu, cuda or mps (default auto)."
+PRECISION_CHOICES = "auto (fp16 on CUDA, else fp32), fp32, fp16 or bf16."
 WorkersOpt = Annotated[int, typer.Option(help="Worker processes (0: one per CPU core).", min=0)]
 ALLOW_FAILURES_HELP = "Exit 0 even when some videos failed or could not be scored."
 AllowFailuresOpt = Annotated[bool, typer.Option(help=ALLOW_FAILURES_HELP)]

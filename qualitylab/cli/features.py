@@ -11,7 +11,9 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from qualitylab.cli.common import (
+    DEVICE_CHOICES,
     MANIFEST_OPTIONS,
+    PRECISION_CHOICES,
     AllowFailuresOpt,
     ManifestArg,
     StoreOpt,
@@ -97,12 +99,10 @@ def extract_features(
     workers: WorkersOpt = 0,
     allow_failures: AllowFailuresOpt = False,
     device: Annotated[
-        str | None,
-        typer.Option(help="Learned extractors: auto, cpu, cuda or mps (default auto)."),
+        str | None, typer.Option(help=f"Learned extractors: {DEVICE_CHOICES}")
     ] = None,
     precision: Annotated[
-        str | None,
-        typer.Option(help="Learned extractors: auto (fp16 on CUDA, else fp32), fp32, fp16, bf16."),
+        str | None, typer.Option(help=f"Learned extractors: {PRECISION_CHOICES}")
     ] = None,
     batch_size: Annotated[
         int | None, typer.Option(help="Learned extractors: frames per model call (default 16).")

@@ -15,6 +15,8 @@ from rich.markup import escape
 
 from qualitylab.cli.common import (
     ALLOW_FAILURES_HELP,
+    DEVICE_CHOICES,
+    PRECISION_CHOICES,
     app,
     console,
     errors,
@@ -143,12 +145,10 @@ _SHARED_OPTIONS: dict[str, _SharedOption] = {
         "Draw each later scene's keyframe from the previous scene's last frame (default: off).",
         "clip.chain_scenes",
     ),
-    "device": _SharedOption(
-        str | None, "auto, cpu, cuda or mps (default auto).", "runtime.device", _DEVICE
-    ),
+    "device": _SharedOption(str | None, DEVICE_CHOICES, "runtime.device", _DEVICE),
     "precision": _SharedOption(
         str | None,
-        "auto (fp16 on CUDA, else fp32), fp32, fp16 or bf16.",
+        PRECISION_CHOICES,
         "runtime.precision",
         _DEVICE,
     ),
