@@ -3,12 +3,14 @@ common options and the helpers that turn library errors into messages."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import click
 import typer
@@ -49,6 +51,16 @@ app = typer.Typer(
     # boxed panels squeeze them into a narrow column at 80 columns).
     rich_markup_mode=None,
 )
+
+
+def command_group(name: str, help: str) -> typer.Typer:
+    """The subcommand group ``qualitylab NAME``, registered on :data:`app`; run without a
+    subcommand it prints its help."""
+    group = typer.Typer(help=help, no_args_is_help=True)
+    app.add_typer(group, name=name)
+    return group
+
+
 console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 logger = logging.getLogger("qualitylab")
@@ -93,16 +105,64 @@ LayoutOpt = Annotated[
         "aspects to visual, temporal, ...; --video-col/--prompt-col/--id-col override it)."
     ),
 ]
+# The options of a command that reads a manifest, by parameter name: (annotation, default),
+# in --help order; open_manifest takes them as keywords.
+MANIFEST_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "video_col": (VideoCol, "video"),
+    "prompt_col": (PromptCol, "prompt"),
+    "id_col": (IdCol, None),
+    "target": (TargetOpt, None),
+    "split": (SplitOpt, None),
+    "layout": (LayoutOpt, None),
+}
 StoreOpt = Annotated[
     Path | None,
     typer.Option(
         help="Feature store of the signals, shared by runs (default: $QUALITYLAB_HOME/store)."
     ),
 ]
+# The choices of qualitylab.device, for every command with --device and --precision.
+DEVICE_CHOICES = "auto, cpu, cuda or mps (default auto)."
+PRECISION_CHOICES = "auto (fp16 on CUDA, else fp32), fp32, fp16 or bf16."
 WorkersOpt = Annotated[int, typer.Option(help="Worker processes (0: one per CPU core).", min=0)]
-AllowFailuresOpt = Annotated[
-    bool, typer.Option(help="Exit 0 even when some videos failed or could not be scored.")
-]
+ALLOW_FAILURES_HELP = "Exit 0 even when some videos failed or could not be scored."
+AllowFailuresOpt = Annotated[bool, typer.Option(help=ALLOW_FAILURES_HELP)]
+
+
+def with_options(
+    group: str, options: Mapping[str, tuple[Any, Any]]
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """A decorator for a command whose parameter ``group`` stands for several options
+    declared once for many commands: on the command line ``options`` (name -> (annotation,
+    default)) take its place, in order; the command receives their values as one mapping,
+    ``group``."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        parameters: list[inspect.Parameter] = []
+        for parameter in inspect.signature(command, eval_str=True).parameters.values():
+            if parameter.name == group:
+                parameters += [
+                    inspect.Parameter(
+                        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind
+                    )
+                    for name, (kind, default) in options.items()
+                ]
+            else:
+                # Typer passes every value by keyword; keyword-only parameters may follow
+                # in any order of defaults.
+                parameters.append(parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+
+        @functools.wraps(command)
+        def with_group(**values: Any) -> None:
+            chosen = {name: values.pop(name) for name in options}
+            command(**values, **{group: chosen})
+
+        signature = inspect.Signature(parameters)
+        with_group.__signature__ = signature  # type: ignore[attr-defined]
+        with_group.__annotations__ = {p.name: p.annotation for p in parameters}
+        return with_group
+
+    return decorate
 
 
 def print_plain(lines, prefix: str = "") -> None:

@@ -3,45 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from qualitylab.cli.common import (
-    IdCol,
-    LayoutOpt,
+    MANIFEST_OPTIONS,
     ManifestArg,
-    PromptCol,
-    SplitOpt,
-    TargetOpt,
-    VideoCol,
     app,
+    command_group,
     console,
     fail,
     open_manifest,
     progress_bar,
+    with_options,
 )
 
-datasets_app = typer.Typer(help="Load and check datasets of rated videos.", no_args_is_help=True)
-app.add_typer(datasets_app, name="datasets")
+datasets_app = command_group("datasets", "Load and check datasets of rated videos.")
 
 
 @datasets_app.command("validate")
+@with_options("reading", MANIFEST_OPTIONS)
 def datasets_validate(
     manifest: ManifestArg,
-    video_col: VideoCol = "video",
-    prompt_col: PromptCol = "prompt",
-    id_col: IdCol = None,
-    target: TargetOpt = None,
-    split: SplitOpt = None,
-    layout: LayoutOpt = None,
+    reading: dict[str, Any],
     probe: Annotated[bool, typer.Option(help="Open every video to check it decodes.")] = True,
 ) -> None:
     """Load a dataset, print a summary and every problem with its row number; exit 1 on errors."""
     from qualitylab.data.manifest import validate_manifest
 
-    loaded = open_manifest(manifest, video_col, prompt_col, id_col, target, split, layout)
+    loaded = open_manifest(manifest, **reading)
     with progress_bar() as progress:
         task = progress.add_task("checking videos", total=len(loaded))
         report = validate_manifest(

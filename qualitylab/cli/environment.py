@@ -11,15 +11,13 @@ from rich.table import Column, Table
 
 from qualitylab.cli.common import (
     app,
+    command_group,
     console,
     errors,
     fail,
 )
 
-weights_app = typer.Typer(
-    help="List, fetch, import and verify the pretrained weights.", no_args_is_help=True
-)
-app.add_typer(weights_app, name="weights")
+weights_app = command_group("weights", "List, fetch, import and verify the pretrained weights.")
 
 
 @app.command()

@@ -4,33 +4,31 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Column, Table
 
 from qualitylab.cli.common import (
+    DEVICE_CHOICES,
+    MANIFEST_OPTIONS,
+    PRECISION_CHOICES,
     AllowFailuresOpt,
-    IdCol,
-    LayoutOpt,
     ManifestArg,
-    PromptCol,
-    SplitOpt,
     StoreOpt,
-    TargetOpt,
-    VideoCol,
     WorkersOpt,
     app,
+    command_group,
     console,
     extraction_progress,
     fail,
     open_manifest,
     split_list,
+    with_options,
 )
 
-features_app = typer.Typer(help="Inspect stored signals and feature tables.", no_args_is_help=True)
-app.add_typer(features_app, name="features")
+features_app = command_group("features", "Inspect stored signals and feature tables.")
 
 
 def extract_with_progress(manifest, names, out: Path, workers: int | None = None, **options):
@@ -53,6 +51,7 @@ def extract_with_progress(manifest, names, out: Path, workers: int | None = None
 
 
 @app.command("extract-features")
+@with_options("reading", MANIFEST_OPTIONS)
 def extract_features(
     manifest: ManifestArg,
     out: Annotated[Path, typer.Option(help="Directory of this run's index and feature tables.")],
@@ -73,12 +72,8 @@ def extract_features(
             "the thesis' 15 aggregations and the non-aggregated set)."
         ),
     ] = "default",
-    video_col: VideoCol = "video",
-    prompt_col: PromptCol = "prompt",
-    id_col: IdCol = None,
-    target: TargetOpt = None,
-    split: SplitOpt = None,
-    layout: LayoutOpt = None,
+    *,
+    reading: dict[str, Any],
     fps: Annotated[
         float | None,
         typer.Option(help="Sample frames at this rate (default protocol: 8; thesis: native)."),
@@ -104,12 +99,10 @@ def extract_features(
     workers: WorkersOpt = 0,
     allow_failures: AllowFailuresOpt = False,
     device: Annotated[
-        str | None,
-        typer.Option(help="Learned extractors: auto, cpu, cuda or mps (default auto)."),
+        str | None, typer.Option(help=f"Learned extractors: {DEVICE_CHOICES}")
     ] = None,
     precision: Annotated[
-        str | None,
-        typer.Option(help="Learned extractors: auto (fp16 on CUDA, else fp32), fp32, fp16, bf16."),
+        str | None, typer.Option(help=f"Learned extractors: {PRECISION_CHOICES}")
     ] = None,
     batch_size: Annotated[
         int | None, typer.Option(help="Learned extractors: frames per model call (default 16).")
@@ -132,7 +125,7 @@ def extract_features(
     from qualitylab.features.protocols import default_features, protocol_and_sampling
     from qualitylab.features.registry import with_learned_settings
 
-    loaded = open_manifest(manifest, video_col, prompt_col, id_col, target, split, layout)
+    loaded = open_manifest(manifest, **reading)
     try:
         chosen, sampling = protocol_and_sampling(
             protocol, fps=fps, num_frames=num_frames, max_seconds=max_seconds, short_side=short_side

@@ -2,270 +2,200 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from qualitylab.cli.common import AllowFailuresOpt, app, console, errors, fail, progress_bar
+from qualitylab.cli.common import (
+    ALLOW_FAILURES_HELP,
+    DEVICE_CHOICES,
+    PRECISION_CHOICES,
+    app,
+    console,
+    errors,
+    fail,
+    progress_bar,
+    with_options,
+)
 
 _GENERATION = "Generation settings"
 _MODELS = "Models and backend"
 _DEVICE = "Device and memory"
 
-T2iModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--t2i-model",
-        help="Keyframe text-to-image model: catalogue key, hub id (REPO or REPO@REVISION) or "
-        "pipeline directory (default sdxl_base).",
-        rich_help_panel=_MODELS,
-    ),
-]
-SvdModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--svd-model",
-        help="Stable Video Diffusion model: svd_xt, svd_xt_1_1, a hub id or a pipeline "
-        "directory (default svd_xt).",
-        rich_help_panel=_MODELS,
-    ),
-]
-BackendOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="diffusers (in process, default) or comfyui (a ComfyUI server).",
-        rich_help_panel=_MODELS,
-    ),
-]
-ComfyUrlOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--comfyui-url",
-        help="ComfyUI server address (default http://127.0.0.1:8188).",
-        rich_help_panel=_MODELS,
-    ),
-]
-ComfyWorkflowOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--comfyui-workflow",
-        help="API-format clip workflow JSON with {{keyframe}}, {{seed}}, ... placeholders "
-        "(default: the packaged SVD img2vid workflow).",
-        rich_help_panel=_MODELS,
-    ),
-]
-ComfyKeyframeOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--comfyui-keyframe-workflow",
-        help="API-format keyframe workflow JSON with {{prompt}}, {{seed}}, ... placeholders "
-        "(default: the packaged SDXL workflow).",
-        rich_help_panel=_MODELS,
-    ),
-]
-ComfyTimeoutOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--comfyui-timeout",
-        help="Seconds one ComfyUI workflow may take (default 1800).",
-        rich_help_panel=_MODELS,
-    ),
-]
-WidthOpt = Annotated[
-    int | None,
-    typer.Option(help="Video width, a multiple of 8 (default 1024).", rich_help_panel=_GENERATION),
-]
-HeightOpt = Annotated[
-    int | None,
-    typer.Option(help="Video height, a multiple of 8 (default 576).", rich_help_panel=_GENERATION),
-]
-NumFramesOpt = Annotated[
-    int | None,
-    typer.Option(help="Frames per SVD clip (default 25).", rich_help_panel=_GENERATION),
-]
-FpsOpt = Annotated[
-    int | None,
-    typer.Option(
-        help="Frame rate: SVD's fps conditioning and the video's rate (default 6).",
-        rich_help_panel=_GENERATION,
-    ),
-]
-StepsOpt = Annotated[
-    int | None,
-    typer.Option(help="SVD denoising steps (default 25).", rich_help_panel=_GENERATION),
-]
-KeyframeStepsOpt = Annotated[
-    int | None,
-    typer.Option(help="Keyframe denoising steps (default 30).", rich_help_panel=_GENERATION),
-]
-GuidanceOpt = Annotated[
-    float | None,
-    typer.Option(help="Keyframe guidance scale (default 5.0).", rich_help_panel=_GENERATION),
-]
-MotionOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--motion-bucket",
-        help="SVD motion bucket id: more motion when higher (default 127).",
-        rich_help_panel=_GENERATION,
-    ),
-]
-NoiseAugOpt = Annotated[
-    float | None,
-    typer.Option(
-        "--noise-aug",
-        help="SVD noise augmentation of the start image (default 0.02).",
-        rich_help_panel=_GENERATION,
-    ),
-]
-DecodeChunkOpt = Annotated[
-    int | None,
-    typer.Option(
-        help="Frames the VAE decodes at once; lower saves memory (default 8).",
-        rich_help_panel=_DEVICE,
-    ),
-]
-DurationOpt = Annotated[
-    float | None,
-    typer.Option(
-        help="Seconds per video (default: the prompt's own, else 5 s a scene within 10-30 s).",
-        rich_help_panel=_GENERATION,
-    ),
-]
-SeedOpt = Annotated[
-    int | None,
-    typer.Option(help="Base seed of every video (default 0).", rich_help_panel=_GENERATION),
-]
-ChainOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--chain-scenes/--no-chain-scenes",
-        help="Draw each later scene's keyframe from the previous scene's last frame "
-        "(default: off).",
-        rich_help_panel=_GENERATION,
-    ),
-]
-DeviceOpt = Annotated[
-    str | None,
-    typer.Option(help="auto, cpu, cuda or mps (default auto).", rich_help_panel=_DEVICE),
-]
-PrecisionOpt = Annotated[
-    str | None,
-    typer.Option(
-        help="auto (fp16 on CUDA, else fp32), fp32, fp16 or bf16.", rich_help_panel=_DEVICE
-    ),
-]
-OffloadOpt = Annotated[
-    bool,
-    typer.Option(
-        "--cpu-offload",
-        help="Keep models on the CPU and move each to the GPU while it runs (CUDA).",
-        rich_help_panel=_DEVICE,
-    ),
-]
-SlicingOpt = Annotated[
-    bool,
-    typer.Option(
-        "--attention-slicing",
-        help="Compute the keyframe model's attention in slices (less memory).",
-        rich_help_panel=_DEVICE,
-    ),
-]
-ChunkingOpt = Annotated[
-    bool,
-    typer.Option(
-        "--forward-chunking",
-        help="Run the SVD UNet's feed-forward layers in chunks (less memory).",
-        rich_help_panel=_DEVICE,
-    ),
-]
-SettingsOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--settings",
-        help="Settings file (JSON/YAML, or a run's run.json) to start from; options override it.",
-        rich_help_panel=_GENERATION,
-    ),
-]
-SetOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--set",
-        metavar="GROUP.KEY=VALUE",
-        help="Any setting as GROUP.KEY=VALUE, e.g. clip.max_guidance_scale=2.5; repeat.",
-        rich_help_panel=_GENERATION,
-    ),
-]
-OverwriteOpt = Annotated[
-    bool, typer.Option(help="Replace a run of other settings in the output directory.")
-]
+
+@dataclass(frozen=True)
+class _SharedOption:
+    """An option both `generate` and `benchmark` take."""
+
+    kind: Any  # the parameter's type
+    help: str
+    setting: str | None = None  # the generation setting it sets, when not left at default
+    panel: str | None = _GENERATION  # where --help lists it
+    flags: tuple[str, ...] = ()  # its flags, where the parameter's name does not give them
+    metavar: str | None = None
+    default: Any = None
+
+    def annotation(self) -> Any:
+        """The parameter's type with its typer option, as a command's signature holds it."""
+        option = typer.Option(
+            *self.flags, help=self.help, rich_help_panel=self.panel, metavar=self.metavar
+        )
+        return Annotated[self.kind, option]
 
 
 # The options `generate` and `benchmark` share, in the order --help lists them after each
-# command's own: name -> (annotation, default).
-_SHARED_OPTIONS: dict[str, tuple[Any, Any]] = {
-    "t2i_model": (T2iModelOpt, None),
-    "svd_model": (SvdModelOpt, None),
-    "backend": (BackendOpt, None),
-    "comfyui_url": (ComfyUrlOpt, None),
-    "comfyui_workflow": (ComfyWorkflowOpt, None),
-    "comfyui_keyframe_workflow": (ComfyKeyframeOpt, None),
-    "comfyui_timeout": (ComfyTimeoutOpt, None),
-    "width": (WidthOpt, None),
-    "height": (HeightOpt, None),
-    "num_frames": (NumFramesOpt, None),
-    "fps": (FpsOpt, None),
-    "steps": (StepsOpt, None),
-    "keyframe_steps": (KeyframeStepsOpt, None),
-    "guidance_scale": (GuidanceOpt, None),
-    "motion_bucket": (MotionOpt, None),
-    "noise_aug": (NoiseAugOpt, None),
-    "decode_chunk_size": (DecodeChunkOpt, None),
-    "duration": (DurationOpt, None),
-    "seed": (SeedOpt, None),
-    "chain_scenes": (ChainOpt, None),
-    "device": (DeviceOpt, None),
-    "precision": (PrecisionOpt, None),
-    "cpu_offload": (OffloadOpt, False),
-    "attention_slicing": (SlicingOpt, False),
-    "forward_chunking": (ChunkingOpt, False),
-    "settings": (SettingsOpt, None),
-    "set_": (SetOpt, None),
-    "overwrite": (OverwriteOpt, False),
-    "allow_failures": (AllowFailuresOpt, False),
+# command's own. One table keeps each option's help beside the setting it sets.
+_SHARED_OPTIONS: dict[str, _SharedOption] = {
+    "t2i_model": _SharedOption(
+        str | None,
+        "Keyframe text-to-image model: catalogue key, hub id (REPO or REPO@REVISION) or "
+        "pipeline directory (default sdxl_base).",
+        "keyframe.model",
+        _MODELS,
+    ),
+    "svd_model": _SharedOption(
+        str | None,
+        "Stable Video Diffusion model: svd_xt, svd_xt_1_1, a hub id or a pipeline "
+        "directory (default svd_xt).",
+        "clip.model",
+        _MODELS,
+    ),
+    "backend": _SharedOption(
+        str | None,
+        "diffusers (in process, default) or comfyui (a ComfyUI server).",
+        "backend",
+        _MODELS,
+    ),
+    "comfyui_url": _SharedOption(
+        str | None,
+        "ComfyUI server address (default http://127.0.0.1:8188).",
+        "comfyui.url",
+        _MODELS,
+    ),
+    "comfyui_workflow": _SharedOption(
+        Path | None,
+        "API-format clip workflow JSON with {{keyframe}}, {{seed}}, ... placeholders "
+        "(default: the packaged SVD img2vid workflow).",
+        "comfyui.workflow",
+        _MODELS,
+    ),
+    "comfyui_keyframe_workflow": _SharedOption(
+        Path | None,
+        "API-format keyframe workflow JSON with {{prompt}}, {{seed}}, ... placeholders "
+        "(default: the packaged SDXL workflow).",
+        "comfyui.keyframe_workflow",
+        _MODELS,
+    ),
+    "comfyui_timeout": _SharedOption(
+        float | None,
+        "Seconds one ComfyUI workflow may take (default 1800).",
+        "comfyui.timeout",
+        _MODELS,
+    ),
+    "width": _SharedOption(
+        int | None, "Video width, a multiple of 8 (default 1024).", "clip.width"
+    ),
+    "height": _SharedOption(
+        int | None, "Video height, a multiple of 8 (default 576).", "clip.height"
+    ),
+    "num_frames": _SharedOption(int | None, "Frames per SVD clip (default 25).", "clip.num_frames"),
+    "fps": _SharedOption(
+        int | None,
+        "Frame rate: SVD's fps conditioning and the video's rate (default 6).",
+        "clip.fps",
+    ),
+    "steps": _SharedOption(int | None, "SVD denoising steps (default 25).", "clip.steps"),
+    "keyframe_steps": _SharedOption(
+        int | None, "Keyframe denoising steps (default 30).", "keyframe.steps"
+    ),
+    "guidance_scale": _SharedOption(
+        float | None, "Keyframe guidance scale (default 5.0).", "keyframe.guidance_scale"
+    ),
+    "motion_bucket": _SharedOption(
+        int | None,
+        "SVD motion bucket id: more motion when higher (default 127).",
+        "clip.motion_bucket_id",
+    ),
+    "noise_aug": _SharedOption(
+        float | None,
+        "SVD noise augmentation of the start image (default 0.02).",
+        "clip.noise_aug_strength",
+    ),
+    "decode_chunk_size": _SharedOption(
+        int | None,
+        "Frames the VAE decodes at once; lower saves memory (default 8).",
+        "clip.decode_chunk_size",
+        _DEVICE,
+    ),
+    "duration": _SharedOption(
+        float | None,
+        "Seconds per video (default: the prompt's own, else 5 s a scene within 10-30 s).",
+        "plan.duration",
+    ),
+    "seed": _SharedOption(int | None, "Base seed of every video (default 0).", "seed"),
+    "chain_scenes": _SharedOption(
+        bool | None,
+        "Draw each later scene's keyframe from the previous scene's last frame (default: off).",
+        "clip.chain_scenes",
+    ),
+    "device": _SharedOption(str | None, DEVICE_CHOICES, "runtime.device", _DEVICE),
+    "precision": _SharedOption(
+        str | None,
+        PRECISION_CHOICES,
+        "runtime.precision",
+        _DEVICE,
+    ),
+    # The memory savers are plain switches: given, they set their setting to True.
+    "cpu_offload": _SharedOption(
+        bool,
+        "Keep models on the CPU and move each to the GPU while it runs (CUDA).",
+        "runtime.cpu_offload",
+        _DEVICE,
+        ("--cpu-offload",),
+        default=False,
+    ),
+    "attention_slicing": _SharedOption(
+        bool,
+        "Compute the keyframe model's attention in slices (less memory).",
+        "runtime.attention_slicing",
+        _DEVICE,
+        ("--attention-slicing",),
+        default=False,
+    ),
+    "forward_chunking": _SharedOption(
+        bool,
+        "Run the SVD UNet's feed-forward layers in chunks (less memory).",
+        "runtime.forward_chunking",
+        _DEVICE,
+        ("--forward-chunking",),
+        default=False,
+    ),
+    "settings": _SharedOption(
+        Path | None,
+        "Settings file (JSON/YAML, or a run's run.json) to start from; options override it.",
+    ),
+    "set_": _SharedOption(
+        list[str] | None,
+        "Any setting as GROUP.KEY=VALUE, e.g. clip.max_guidance_scale=2.5; repeat.",
+        flags=("--set",),
+        metavar="GROUP.KEY=VALUE",
+    ),
+    "overwrite": _SharedOption(
+        bool, "Replace a run of other settings in the output directory.", panel=None, default=False
+    ),
+    "allow_failures": _SharedOption(bool, ALLOW_FAILURES_HELP, panel=None, default=False),
 }
-
-
-def _with_shared_options(command: Callable[..., None]) -> Callable[..., None]:
-    """``command`` with :data:`_SHARED_OPTIONS` added to the signature the command line
-    reads; the command receives their values as one mapping, ``options``."""
-    own = [
-        parameter
-        for parameter in inspect.signature(command, eval_str=True).parameters.values()
-        if parameter.name != "options"
-    ]
-    shared = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
-        for name, (kind, default) in _SHARED_OPTIONS.items()
-    ]
-
-    @functools.wraps(command)
-    def with_options(**values: Any) -> None:
-        options = {name: values.pop(name) for name in _SHARED_OPTIONS}
-        command(**values, options=options)
-
-    signature = inspect.Signature([*own, *shared])
-    with_options.__signature__ = signature  # type: ignore[attr-defined]
-    with_options.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
-    return with_options
+_with_shared_options = with_options(
+    "options",
+    {name: (option.annotation(), option.default) for name, option in _SHARED_OPTIONS.items()},
+)
 
 
 @app.command()
@@ -375,38 +305,6 @@ def benchmark(
     _finish(_with_progress(run, None), options["allow_failures"])
 
 
-# Command options that set a generation setting, by the setting's dotted name.
-_OPTION_SETTINGS = {
-    "t2i_model": "keyframe.model",
-    "svd_model": "clip.model",
-    "backend": "backend",
-    "comfyui_url": "comfyui.url",
-    "comfyui_workflow": "comfyui.workflow",
-    "comfyui_keyframe_workflow": "comfyui.keyframe_workflow",
-    "comfyui_timeout": "comfyui.timeout",
-    "width": "clip.width",
-    "height": "clip.height",
-    "num_frames": "clip.num_frames",
-    "fps": "clip.fps",
-    "steps": "clip.steps",
-    "keyframe_steps": "keyframe.steps",
-    "guidance_scale": "keyframe.guidance_scale",
-    "motion_bucket": "clip.motion_bucket_id",
-    "noise_aug": "clip.noise_aug_strength",
-    "decode_chunk_size": "clip.decode_chunk_size",
-    "duration": "plan.duration",
-    "seed": "seed",
-    "chain_scenes": "clip.chain_scenes",
-    "device": "runtime.device",
-    "precision": "runtime.precision",
-}
-_FLAG_SETTINGS = {
-    "cpu_offload": "runtime.cpu_offload",
-    "attention_slicing": "runtime.attention_slicing",
-    "forward_chunking": "runtime.forward_chunking",
-}
-
-
 def _settings(options: dict[str, Any]):
     """The generation settings the command's options ask for; exits on a bad value."""
     from qualitylab.generate.settings import GenerateSettings, load_settings
@@ -414,11 +312,10 @@ def _settings(options: dict[str, Any]):
     try:
         base = load_settings(options["settings"]) if options["settings"] else GenerateSettings()
         overrides = {
-            dotted: str(value) if isinstance(value, Path) else value
-            for name, dotted in _OPTION_SETTINGS.items()
-            if (value := options[name]) is not None
+            option.setting: str(value) if isinstance(value, Path) else value
+            for name, option in _SHARED_OPTIONS.items()
+            if option.setting and (value := options[name]) != option.default
         }
-        overrides.update({dotted: True for name, dotted in _FLAG_SETTINGS.items() if options[name]})
         overrides.update(_parse_set(options["set_"]))
         return base.with_overrides(overrides)
     except ValueError as exc:

@@ -8,13 +8,19 @@ from typing import Annotated
 
 import typer
 
-from qualitylab.cli.common import StoreOpt, app, console, errors, extraction_progress, fail
-
-intervals_app = typer.Typer(
-    help="Defect intervals: detectors that say where in a video quality breaks.",
-    no_args_is_help=True,
+from qualitylab.cli.common import (
+    StoreOpt,
+    WorkersOpt,
+    command_group,
+    console,
+    errors,
+    extraction_progress,
+    fail,
 )
-app.add_typer(intervals_app, name="intervals")
+
+intervals_app = command_group(
+    "intervals", "Defect intervals: detectors that say where in a video quality breaks."
+)
 
 ClipsOpt = Annotated[int, typer.Option(help="Clips per demo seed (24-80).", min=24, max=80)]
 WorkDirOpt = Annotated[
@@ -23,7 +29,6 @@ WorkDirOpt = Annotated[
         help="Where the labelled demo sets are built (default: $QUALITYLAB_HOME/intervals)."
     ),
 ]
-WorkersOpt = Annotated[int, typer.Option(help="Extraction processes (0: one per core).", min=0)]
 
 
 @intervals_app.command("train")

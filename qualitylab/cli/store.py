@@ -8,10 +8,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from qualitylab.cli.common import StoreOpt, app, console, fail
+from qualitylab.cli.common import StoreOpt, command_group, console, fail
 
-store_app = typer.Typer(help="Inspect and clean the feature store.", no_args_is_help=True)
-app.add_typer(store_app, name="store")
+store_app = command_group("store", "Inspect and clean the feature store.")
 
 
 def _root(store):

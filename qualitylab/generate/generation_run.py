@@ -293,29 +293,20 @@ def _complete_record(
     return record
 
 
+@dataclass(eq=False)
 class _RunContext:
     """The state one run shares between its videos."""
 
-    def __init__(
-        self,
-        out: Path,
-        settings: GenerateSettings,
-        backend: Backend,
-        planner: ScenePlanner,
-        progress: ProgressCallback | None,
-        info: dict[str, Any],
-        previous: dict[str, Any],
-    ) -> None:
-        self.out = out
-        self.settings = settings
-        self.backend = backend
-        self.planner = planner
-        self.progress = progress
-        self.info = info
-        self.previous = previous
-        self.records: dict[str, dict[str, Any]] = {}
-        self.load_seconds = 0.0
-        self.prepared = False
+    out: Path
+    settings: GenerateSettings
+    backend: Backend
+    planner: ScenePlanner
+    progress: ProgressCallback | None
+    info: dict[str, Any]
+    previous: dict[str, Any]
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    load_seconds: float = 0.0
+    prepared: bool = False
 
     def notify(self, event: ProgressEvent) -> None:
         """Pass ``event`` to the run's progress callback, if it has one."""

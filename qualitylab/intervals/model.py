@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,7 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+@dataclass(eq=False)
 class SequenceDetector:
     """Holds a trained sequence model, the standardisation of its inputs and how its
     probabilities become intervals."""
@@ -89,19 +91,11 @@ class SequenceDetector:
     kind = "sequence"
     defects = list(DEFECTS)
 
-    def __init__(
-        self,
-        config: SequenceConfig,
-        network: _Network,
-        mean: np.ndarray,
-        std: np.ndarray,
-        post: Postprocess = Postprocess(),
-    ) -> None:
-        self.config = config
-        self.network = network
-        self.mean = mean
-        self.std = std
-        self.post = post
+    config: SequenceConfig
+    network: _Network
+    mean: np.ndarray
+    std: np.ndarray
+    post: Postprocess = Postprocess()
 
     def probabilities(self, clip: ClipSignals) -> np.ndarray:
         """Per-frame probability of each defect, ``[frames, len(DEFECTS)]``."""

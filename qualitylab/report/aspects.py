@@ -10,13 +10,10 @@ reports.
 
 from __future__ import annotations
 
-import base64
 import tempfile
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pandas as pd
 
 from qualitylab.learn.bundle import PredictorBundle
@@ -25,7 +22,7 @@ from qualitylab.learn.metrics import format_mean_std
 from qualitylab.learn.predictor import OOF_FILE, Predictor
 from qualitylab.report import plots
 from qualitylab.report.explanations import ExplainFiles, write_explanations
-from qualitylab.report.html import ReportInputs, build_report
+from qualitylab.report.html import ReportInputs, build_report, embedded_image, write_page
 
 
 def write_aspect_explanations(
@@ -75,25 +72,15 @@ def build_aspects_report(
             parts.append(
                 _aspect_part(aspect, predictor, model_dir, report.name, explanation, Path(scratch))
             )
-    page = jinja2.Environment(
-        loader=jinja2.FunctionLoader(
-            lambda name: files("qualitylab.report").joinpath(name).read_text(encoding="utf-8")
-        ),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    ).get_template("aspects.html")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        page.render(
-            title=f"qualitylab report: {', '.join(bundle.aspects)}",
-            model_dir=str(model_dir),
-            folds=bundle.info.folds,
-            overall=bundle.info.overall,
-            aspects=parts,
-        ),
-        encoding="utf-8",
+    return write_page(
+        "aspects.html",
+        out,
+        title=f"qualitylab report: {', '.join(bundle.aspects)}",
+        model_dir=str(model_dir),
+        folds=bundle.info.folds,
+        overall=bundle.info.overall,
+        aspects=parts,
     )
-    return out
 
 
 def _aspect_part(
@@ -111,7 +98,7 @@ def _aspect_part(
     constant = info.evaluation.get("constant_yardstick") or {}
     scatter = None
     if info.task == "regression":
-        scatter = _image(
+        scatter = embedded_image(
             plots.predicted_vs_actual(
                 oof["predicted"].to_numpy(),
                 oof["target"].to_numpy(),
@@ -132,7 +119,7 @@ def _aspect_part(
         "constant_mae": f"{constant['mae']:.3f}" if "mae" in constant else "-",
         "report": report,
         "scatter": scatter,
-        "shap_bar": _image(bar),
+        "shap_bar": embedded_image(bar),
         "shap_output": explanation.output,
     }
 
@@ -143,7 +130,3 @@ def _with_ci(values: dict[str, Any] | None) -> str:
         return "-"
     low, high = values["ci"]
     return f"{values['oof']:.3f} [{low:.3f}, {high:.3f}]"
-
-
-def _image(path: Path) -> str:
-    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")

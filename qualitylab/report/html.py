@@ -69,11 +69,18 @@ def build_report(inputs: ReportInputs, out: str | Path) -> Path:
     out = Path(out)
     with tempfile.TemporaryDirectory() as scratch:
         context = _context(inputs, Path(scratch))
-    template = jinja2.Environment(
+    return write_page("report.html", out, **context)
+
+
+def write_page(template: str, out: str | Path, **context: Any) -> Path:
+    """Render the packaged page ``template`` (each extends ``page.html``) with ``context``
+    into the HTML file ``out``."""
+    page = jinja2.Environment(
         loader=jinja2.FunctionLoader(_template), autoescape=True, undefined=jinja2.StrictUndefined
-    ).get_template("report.html")
+    ).get_template(template)
+    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(template.render(**context), encoding="utf-8")
+    out.write_text(page.render(**context), encoding="utf-8")
     return out
 
 
@@ -81,7 +88,8 @@ def _template(name: str) -> str:
     return files("qualitylab.report").joinpath(name).read_text(encoding="utf-8")
 
 
-def _image(path: Path) -> str:
+def embedded_image(path: Path) -> str:
+    """The PNG file ``path`` as a data URI, so that a page carries its figures."""
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
@@ -99,7 +107,7 @@ def _context(inputs: ReportInputs, scratch: Path) -> dict[str, Any]:
         "dataset": _dataset(table, target, info, scratch),
         "cv": _cv_rows(info.cv),
         "cv_evaluation": describe(info.evaluation) if info.evaluation else [],
-        "scatter": _image(
+        "scatter": embedded_image(
             plots.predicted_vs_actual(
                 oof["predicted"].to_numpy(),
                 oof["target"].to_numpy(),
@@ -112,8 +120,8 @@ def _context(inputs: ReportInputs, scratch: Path) -> dict[str, Any]:
         if info.task == "regression"
         else None,
         "baseline": _baseline(table, oof, info),
-        "shap_bar": _image(plots.importance_bar(importance, scratch / "bar.png")),
-        "shap_beeswarm": _image(plots.beeswarm(explanation, scratch / "beeswarm.png")),
+        "shap_bar": embedded_image(plots.importance_bar(importance, scratch / "bar.png")),
+        "shap_beeswarm": embedded_image(plots.beeswarm(explanation, scratch / "beeswarm.png")),
         "shap_output": explanation.output,
         "importance": importance.head(10).to_dict("records"),
         "videos": _best_and_worst(oof, target, scratch),
@@ -290,7 +298,7 @@ def _strip(video: object, path: Path) -> str | None:
         clip = decode(video, Sampling(num_frames=STRIP_FRAMES, short_side=STRIP_SHORT_SIDE))
     except VideoDecodeError:
         return None
-    return _image(plots.frame_strip(clip.frames, path))
+    return embedded_image(plots.frame_strip(clip.frames, path))
 
 
 def _grid_tables(grid_dir: Path | None) -> list[dict[str, str]]:
@@ -318,7 +326,7 @@ def _evaluation(out_dir: Path | None) -> dict[str, Any] | None:
         "rows": data["rows"],
         "summary": _html_table(summary_table(data)),
         "within": _html_table(within) if not within.empty else None,
-        "plot": _image(Path(out_dir) / PLOT_FILE),
+        "plot": embedded_image(Path(out_dir) / PLOT_FILE),
     }
 
 
@@ -337,7 +345,7 @@ def _scored_run(path: Path, figure: Path) -> dict[str, Any]:
         "html": _html_table(rounded.head(20)),
         "ood": [(str(row.id), str(row.ood)) for row in outside.head(OOD_SHOWN).itertuples()],
         "ood_count": len(outside),
-        "intervals": _image(
+        "intervals": embedded_image(
             plots.defect_timeline(
                 dict(list(with_defects.items())[:INTERVAL_VIDEOS_SHOWN]),
                 figure,

@@ -14,7 +14,7 @@ import math
 import shutil
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -237,6 +237,15 @@ def _job_json(job: Job) -> dict[str, Any]:
     return out
 
 
+def _known_job_json(lookup: Callable[[str], Job], job_id: str) -> dict[str, Any]:
+    """The JSON of the job ``lookup`` (the store's get or cancel) returns for ``job_id``;
+    404 for a job the store does not know."""
+    try:
+        return _job_json(lookup(job_id))
+    except KeyError:
+        raise HTTPException(404, f"no job with id {job_id!r}") from None
+
+
 def _bad(exc: Exception) -> HTTPException:
     return HTTPException(400, str(exc))
 
@@ -343,18 +352,13 @@ def _api(app: FastAPI, service: Service) -> None:
     @app.get("/api/jobs/{job_id}", tags=["jobs"])
     def job(job_id: str) -> dict[str, Any]:
         """A job: status, stage, videos done/total, ETA, result or error."""
-        try:
-            return _job_json(service.store.get(job_id))
-        except KeyError:
-            raise HTTPException(404, f"no job with id {job_id!r}") from None
+        return _known_job_json(service.store.get, job_id)
 
     @app.post("/api/jobs/{job_id}/cancel", tags=["jobs"])
     def cancel(job_id: str) -> dict[str, Any]:
         """Cancel a queued job, or stop a running one after its current video."""
         try:
-            return _job_json(service.store.cancel(job_id))
-        except KeyError:
-            raise HTTPException(404, f"no job with id {job_id!r}") from None
+            return _known_job_json(service.store.cancel, job_id)
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from None
 
@@ -388,17 +392,14 @@ def _job_params(service: Service, request: JobRequest) -> JobParams:
         if not request.model:
             raise HTTPException(400, "a score job needs 'model' (see GET /api/predictors)")
         model_dir = str(service.predictor_ref(request.model).path)
+    # What the job is to do (extractors, label, evaluation columns) passes through as asked.
+    asked = request.model_dump(exclude={"kind", "input", "prompts", "model"})
     return JobParams(
         input=str(source),
         prompts=str(prompts) if prompts else None,
         model=request.model if model_dir else None,
         model_dir=model_dir,
-        extractors=request.extractors,
-        label=request.label,
-        target=request.target,
-        group_by=request.group_by,
-        pair_by=request.pair_by,
-        raters=request.raters,
+        **asked,
     )
 
 

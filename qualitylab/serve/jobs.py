@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -94,32 +94,18 @@ class Job:
     done: int
     total: int | None
     computed: int
+    eta_seconds: float | None
     params: dict[str, Any]
     result: dict[str, Any] | None
     error: str | None
     created: float
     started: float | None
     finished: float | None
-    eta_seconds: float | None
 
     def to_json(self) -> dict[str, Any]:
-        """The job as the API returns it."""
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "status": self.status,
-            "stage": self.stage,
-            "done": self.done,
-            "total": self.total,
-            "computed": self.computed,
-            "eta_seconds": self.eta_seconds,
-            "params": self.params,
-            "result": self.result,
-            "error": self.error,
-            "created": _iso(self.created),
-            "started": _iso(self.started),
-            "finished": _iso(self.finished),
-        }
+        """The job as the API returns it: every field, in order, with times in ISO 8601."""
+        times = {name: _iso(getattr(self, name)) for name in ("created", "started", "finished")}
+        return asdict(self) | times
 
 
 def _iso(stamp: float | None) -> str | None:
