@@ -42,6 +42,10 @@ from qualitylab.report.explanations import write_explanations
 from qualitylab.report.html import ReportInputs, build_report
 from qualitylab.score import ScoreResult, score_manifest
 
+# The height of the demo's training clips and the short side it analyses every clip at:
+# the training clips at their own size, the scored run's 288-px clips halved.
+DEMO_HEIGHT = 144
+
 
 class DemoData(BaseModel):
     """The embedded demo dataset: rendered clips with graded defects and a synthetic score,
@@ -72,19 +76,21 @@ class LoopExperiment(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = "demo"
-    data: DemoData | str = DemoData(demo_clips=MAX_CLIPS)
+    # The demo trains on the whole plan rendered small (many small clips tell the defects
+    # apart from the photographs better than fewer larger ones) and analyses at that size.
+    data: DemoData | str = DemoData(demo_clips=MAX_CLIPS, height=DEMO_HEIGHT)
     # Several target columns (aspects) train a bundle, with ``overall`` (a column, or
     # "mean" of the aspects) as its overall aspect; see qualitylab.learn.bundle.
     target: str | Annotated[list[str], Field(min_length=1)] = "synthetic_score"
     overall: str | None = None
     task: Task = "regression"
     protocol: ProtocolName = "default"
-    # The demo leaves out ``detail``: its clips are upscaled from 192 px at analysis and
+    # The demo leaves out ``detail``: its training clips are analysed at their own size and
     # its scored run downscaled from 288 px, which fine detail tells apart while the
     # synthetic score ignores resolution.
     features: list[str] | None = Field(default_factory=lambda: ["ssim", "technical", "motion"])
     learned: Literal["present", "none"] = "present"
-    sampling: Sampling = Sampling()
+    sampling: Sampling = Sampling(short_side=DEMO_HEIGHT)
     settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
     device: Device | None = None
     precision: Precision | None = None
