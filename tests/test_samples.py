@@ -463,14 +463,7 @@ class FakeEncoder:
         self.written: list[Path] = []
         self.fail_at = fail_at
 
-    def __call__(
-        self,
-        path: Path,
-        frames: np.ndarray,
-        fps: float,
-        quality: int = 23,
-        encoder_options: dict[str, str] | None = None,
-    ) -> Path:
+    def __call__(self, path: Path, frames: np.ndarray, fps: float, quality: int = 23) -> Path:
         if len(self.written) == self.fail_at:
             raise KeyboardInterrupt
         self.written.append(path)

@@ -729,9 +729,6 @@ _MANIFEST_COLUMNS = (
     "duration_s",
 )
 _VIDEO_QUALITY = 20
-# One encoder thread: with x264's automatic threading the same frames encoded to different
-# bytes from run to run (grain clips most), so a rebuilt demo, and its figures, changed.
-_ENCODER_OPTIONS = {"threads": "1"}
 
 
 def build_demo_dataset(
@@ -773,13 +770,7 @@ def build_demo_dataset(
     for done, spec in enumerate(specs, start=1):
         video = out_dir / "videos" / f"{spec.id}.mp4"
         partial = video.with_name(f"{spec.id}.partial.mp4")
-        write_video(
-            partial,
-            render_clip(spec),
-            spec.fps,
-            quality=_VIDEO_QUALITY,
-            encoder_options=_ENCODER_OPTIONS,
-        )
+        write_video(partial, render_clip(spec), spec.fps, quality=_VIDEO_QUALITY)
         os.replace(partial, video)
         if progress is not None:
             progress(done, len(specs))
