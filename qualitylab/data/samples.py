@@ -612,7 +612,7 @@ def _bilinear(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return (left + (right - left) * fx).reshape(len(ys), len(xs), channels)
 
 
-# --- defects: float32 frames [T, H, W, 3] in [0, 1] -> same ----------------------------------
+# --- defects: float32 frames [T, H, W, 3] in [0, 1] at fps -> same ---------------------------
 
 
 def _frozen(
