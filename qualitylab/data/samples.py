@@ -379,7 +379,7 @@ class DemoClip:
 def demo_specs(
     n_clips: int = 32, seed: int = 0, height: int = FRAME_HEIGHT, fps: int | None = None
 ) -> list[DemoClip]:
-    """The plan of the demo dataset: ``n_clips`` (24–80) clip recipes, fixed by ``seed``,
+    """The plan of the demo dataset: ``n_clips`` (24–400) clip recipes, fixed by ``seed``,
     rendered ``height`` pixels high, at ``fps`` (else 8, 10 or 12 fps, drawn per clip)."""
     if not MIN_CLIPS <= n_clips <= MAX_CLIPS:
         raise ValueError(f"n_clips must be between {MIN_CLIPS} and {MAX_CLIPS}, got {n_clips}")
