@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+from collections import Counter
 from collections.abc import Callable
-from itertools import pairwise
+from itertools import combinations, pairwise
 from pathlib import Path
 
 import av
@@ -20,11 +21,13 @@ from qualitylab.data.samples import (
     DEFECT_WEIGHTS,
     FRAME_HEIGHT,
     FRAME_WIDTH,
+    MAX_CLIPS,
     MOTIONS,
     SEVERITIES,
     SOURCES,
     DemoClip,
     apply_defect,
+    block_size,
     build_demo_dataset,
     defect_interval,
     demo_specs,
@@ -104,10 +107,29 @@ def test_plan_is_deterministic_and_seeded() -> None:
     assert demo_specs(32, seed=0) != demo_specs(32, seed=1)
 
 
-@pytest.mark.parametrize("n_clips", [0, 23, 81])
+@pytest.mark.parametrize("n_clips", [0, 23, 401])
 def test_plan_rejects_clip_counts_out_of_range(n_clips: int) -> None:
-    with pytest.raises(ValueError, match="between 24 and 80"):
+    with pytest.raises(ValueError, match="between 24 and 400"):
         demo_specs(n_clips)
+
+
+def test_plan_beyond_80_adds_frame_defects_in_rounds_without_mismatch() -> None:
+    assert MAX_CLIPS == 400
+    full = demo_specs(MAX_CLIPS)
+    first_80 = demo_specs(80)
+    assert sum("mismatch" in dict(spec.defects) for spec in full) == sum(
+        "mismatch" in dict(spec.defects) for spec in first_80
+    )
+    counts = Counter(pair for spec in full for pair in spec.defects)
+    for name in FRAME_DEFECTS:
+        for severity in SEVERITIES:
+            # Every round of 40 adds each frame defect alone at each severity.
+            assert counts[(name, severity)] >= 8, (name, severity)
+    pairs = Counter(
+        tuple(sorted(name for name, _ in spec.defects)) for spec in full if len(spec.defects) == 2
+    )
+    assert all(pairs[tuple(sorted(pair))] >= 4 for pair in combinations(FRAME_DEFECTS, 2))
+    assert sum(not spec.defects for spec in full) == sum(not spec.defects for spec in first_80) + 16
 
 
 def test_prompts_describe_the_clip_unless_mismatched() -> None:
@@ -207,7 +229,7 @@ def test_part_clip_defect_leaves_the_other_frames_clean(pan: np.ndarray) -> None
     assert (interval.start, interval.end) == (0, 8)
     frames = render_clip(placed)
     np.testing.assert_array_equal(frames[8:], pan[8:])
-    assert _high_frequency(frames[:8]) > 2 * _high_frequency(pan[:8])
+    assert _high_frequency(frames[:8]) > 1.5 * _high_frequency(pan[:8])
 
 
 # --- the camera -------------------------------------------------------------------------------
@@ -306,10 +328,10 @@ def _frame_differences(frames: np.ndarray) -> float:
     return float(np.abs(np.diff(_grey(frames), axis=0)).mean())
 
 
-def _blockiness(frames: np.ndarray) -> float:
-    """Mean jump across 8×8 block borders over the mean jump inside blocks."""
+def _blockiness(frames: np.ndarray, size: int = 8) -> float:
+    """Mean jump across the borders of size×size blocks over the mean jump inside blocks."""
     steps = np.abs(np.diff(_grey(frames), axis=2))
-    at_border = np.arange(steps.shape[2]) % 8 == 7
+    at_border = np.arange(steps.shape[2]) % size == size - 1
     return float(steps[:, :, at_border].mean() / steps[:, :, ~at_border].mean())
 
 
@@ -351,6 +373,55 @@ def test_defects_keep_shape_and_are_deterministic(name: str, pan: np.ndarray) ->
     out = apply_defect(pan, name, 0.6, seed=3)
     assert out.shape == pan.shape and out.dtype == np.uint8
     np.testing.assert_array_equal(out, apply_defect(pan, name, 0.6, seed=3))
+
+
+def _halved(frames: np.ndarray) -> np.ndarray:
+    """Frames at half the width and height, each pixel the mean of a 2×2 square."""
+    n_frames, height, width, channels = frames.shape
+    return frames.reshape(n_frames, height // 2, 2, width // 2, 2, channels).mean(axis=(2, 4))
+
+
+def test_noise_grain_survives_a_downscale(pan: np.ndarray) -> None:
+    # The same clip at twice the height, halved, shows as much grain as the clip itself:
+    # the grain scales with the height (per-pixel noise would lose half its amplitude).
+    large = _clip(height=2 * FRAME_HEIGHT)
+    added_large = _high_frequency(
+        _halved(render_clip(dataclasses.replace(large, defects=(("noise", 1.0),))))
+    ) - _high_frequency(_halved(render_clip(large)))
+    added = _high_frequency(render_clip(_clip(defects=(("noise", 1.0),)))) - _high_frequency(pan)
+    assert 0.75 < added_large / added < 1.33, (added_large, added)
+
+
+def test_flicker_is_timed_in_seconds(still: np.ndarray) -> None:
+    # One second of a still at 8 fps and at 16 fps: the 16-fps flicker holds each level
+    # for two frames and matches the 8-fps one at the same instants.
+    slow = apply_defect(still, "flicker", 1.0, seed=5, fps=8)
+    fast = apply_defect(np.repeat(still, 2, axis=0), "flicker", 1.0, seed=5, fps=16)
+    np.testing.assert_array_equal(fast[::2], slow)
+    np.testing.assert_array_equal(fast[1::2], fast[::2])
+    levels = _grey(slow).mean(axis=(1, 2)) - _grey(still).mean(axis=(1, 2))
+    assert np.all(levels[::2] > 0) and np.all(levels[1::2] < 0)  # brighter, darker, ...
+
+
+def test_blocks_scale_with_the_height() -> None:
+    assert [block_size(height) for height in (96, 144, 192, 288)] == [4, 6, 8, 12]
+    tall = _clip(height=288)
+    blocky = render_clip(dataclasses.replace(tall, defects=(("blocks", 1.0),)))
+    clean_tall = render_clip(tall)
+    # The jumps sit on the 12-px grid, not on the 8-px one of the default height.
+    assert _blockiness(blocky, 12) > 4 * _blockiness(clean_tall, 12)
+    assert _blockiness(blocky, 12) / _blockiness(clean_tall, 12) > 2 * (
+        _blockiness(blocky, 8) / _blockiness(clean_tall, 8)
+    )
+    # The same clip at twice the height, halved, is damaged about as much as the clip.
+    large = _clip(height=2 * FRAME_HEIGHT)
+    error_large = np.abs(
+        _halved(render_clip(dataclasses.replace(large, defects=(("blocks", 1.0),))))
+        - _halved(render_clip(large))
+    ).mean()
+    clean = render_clip(_clip()).astype(np.float64)
+    error = np.abs(render_clip(_clip(defects=(("blocks", 1.0),))) - clean).mean()
+    assert 0.8 < error_large / error < 1.25, (error_large, error)
 
 
 def test_frozen_stretch_repeats_one_frame(pan: np.ndarray) -> None:
@@ -464,8 +535,8 @@ def test_different_parameters_need_overwrite(tmp_path: Path, encoder: FakeEncode
 
 
 def test_build_validates_clip_count_before_writing(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="between 24 and 80"):
-        build_demo_dataset(tmp_path / "demo", n_clips=90)
+    with pytest.raises(ValueError, match="between 24 and 400"):
+        build_demo_dataset(tmp_path / "demo", n_clips=401)
     assert not (tmp_path / "demo").exists()
 
 

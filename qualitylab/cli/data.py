@@ -73,7 +73,7 @@ def print_validation(report) -> None:
 @app.command("sample-data")
 def sample_data(
     out_dir: Annotated[Path, typer.Argument(help="Directory to build the demo dataset in.")],
-    clips: Annotated[int, typer.Option(help="Number of clips (24-80).")] = 32,
+    clips: Annotated[int, typer.Option(help="Number of clips (24-400).")] = 32,
     seed: Annotated[int, typer.Option(help="Random seed of defects and motion.")] = 0,
     overwrite: Annotated[
         bool, typer.Option(help="Rebuild even if OUT_DIR holds a dataset.")

@@ -7,12 +7,22 @@ Clips
     photographs that ship inside scikit-image (``skimage.data``), rendered at 256×192 and
     8, 10 or 12 fps by default; ``height`` (a multiple of 24, width 4/3 of it) and ``fps``
     render the same clips at another size and one frame rate, with the pixel sizes of
-    blur and shake scaled with the height so that the content stays the same. Each clip
-    has a prompt that describes the photograph and the camera move.
+    blur, shake, noise grain and compression blocks scaled with the height and flicker
+    timed in seconds, so that the content and its defects stay the same. Each clip has a
+    prompt that describes the photograph and the camera move.
+
+Plan
+    ``demo_specs(n_clips, seed)`` shuffles the first ``n_clips`` (24–400) entries of a
+    fixed plan of defects. Any 24 or more have every defect at two or more severities,
+    four clean clips and three prompt mismatches; the first 80 also have every defect at
+    each severity. Entries 81–400 are eight rounds of 40 clips: two clean, every frame
+    defect alone at each severity, and 14 pairs of frame defects (all 28 pairs every two
+    rounds). They hold no prompt mismatch, which no classical feature can see.
 
 Defects
     A clip carries no defect, one, or two. Each defect has a severity of 0.3, 0.6 or 1.0.
-    Frame defects are pure functions of the frames (see :func:`apply_defect`); each covers
+    Frame defects are pure functions of the frames and their frame rate (see
+    :func:`apply_defect`); each covers
     a frame interval ``[start, end)`` of the clip (see *Defect intervals*); at severity
     ``s``:
 
@@ -21,15 +31,20 @@ Defects
     ============  ======  ==================================================================
     frozen        4.0     its interval, ``max(2, round(s * T / 2))`` frames, repeats its
                           first frame (the video stalls, then jumps ahead)
-    flicker       5.0     brightness gain ``1 ± 0.4 s u`` per frame, alternating sign,
-                          ``u ~ U(0.5, 1)``
+    flicker       5.0     brightness gain ``1 ± 0.4 s u``, the sign alternating every 1/8 s
+                          (a 4 Hz flicker, the same at any frame rate), ``u ~ U(0.5, 1)``
+                          per 1/8 s
     blur          5.0     Gaussian blur, sigma ``3 s`` pixels (at height 192)
-    noise         4.0     Gaussian pixel noise, std ``0.1 s`` (of full scale), new each frame
+    noise         4.0     film-like grain, new each frame: white noise smoothed by a
+                          Gaussian of sigma 1 pixel (at height 192), scaled to std ``0.1 s``
+                          (of full scale); grain that is a share of the height survives a
+                          downscale, per-pixel noise would be averaged away
     shake         4.5     random per-frame translation of up to ``8 s`` pixels (at height 192)
     dark          5.0     brightness gain ``1 - 0.7 s``
     overexposed   5.0     gain ``1 + 1.5 s`` plus offset ``0.1 s``, clipped (blown highlights)
-    blocks        4.5     JPEG-like 8×8 DCT quantisation, step ``0.3 s (1 + u + v)`` for
-                          coefficient ``(u, v)``
+    blocks        4.5     JPEG-like DCT quantisation in ``n×n`` blocks, ``n = 8`` at height
+                          192 scaled with it (12 at 288), step ``0.3 s (1 + u + v) n / 8``
+                          for coefficient ``(u, v)``
     mismatch      7.0     the video is clean but the prompt is wrong: 0.3 = wrong camera
                           move, 0.6 = wrong subject, 1.0 = wrong subject and camera move
     ============  ======  ==================================================================
@@ -73,6 +88,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -88,8 +104,12 @@ from qualitylab.data.video import write_video
 FRAME_HEIGHT = 192
 FRAME_WIDTH = 256
 MIN_CLIPS = 24
-MAX_CLIPS = 80
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+# The noise defect's grain: the sigma in pixels (at the default height) of the Gaussian that
+# smooths white noise into grain.
+GRAIN_SIGMA = 1.0
+# The flicker defect's frequency: its light is brighter, then darker, this many times a second.
+FLICKER_HZ = 4
 
 # Maximum deduction from the synthetic score (severity 1.0) per defect.
 DEFECT_WEIGHTS: dict[str, float] = {
@@ -167,6 +187,27 @@ _PIPELINE_ORDER = (
     "mismatch",
 )
 
+
+def _extension_round(index: int) -> tuple[Defects, ...]:
+    """Forty clips that extend the plan beyond its first 80: two clean clips, every frame
+    defect alone at each severity, and half of the 28 pairs of frame defects (the other
+    half in the next round) at severities that rotate from round to round. No prompt
+    mismatch: no classical feature can see one, so more of them would only add clips
+    whose score the demo's features cannot explain."""
+    frame_defects = [name for name in DEFECT_WEIGHTS if name != "mismatch"]
+    pairs = list(combinations(frame_defects, 2))
+    half = len(pairs) // 2
+    chosen = pairs[half:] if index % 2 else pairs[:half]
+    return (
+        *[()] * 2,
+        *[((name, severity),) for severity in SEVERITIES for name in frame_defects],
+        *[
+            ((first, SEVERITIES[(i + index) % 3]), (second, SEVERITIES[(i + 2 * index + 1) % 3]))
+            for i, (first, second) in enumerate(chosen)
+        ],
+    )
+
+
 # The clip plan in priority order: any prefix of MIN_CLIPS or more entries has every
 # defect at two or more severities, four clean clips and three prompt mismatches.
 _PLAN: tuple[Defects, ...] = (
@@ -205,7 +246,10 @@ _PLAN: tuple[Defects, ...] = (
     (("blur", 1.0), ("frozen", 0.3)),
     (("noise", 1.0), ("flicker", 0.6)),
     (("shake", 1.0), ("blocks", 0.6)),
+    # Clips 81-400: eight rounds of _extension_round.
+    *[entry for index in range(8) for entry in _extension_round(index)],
 )
+MAX_CLIPS = len(_PLAN)
 
 
 def defect_extent(name: str, share: float) -> float:
@@ -335,7 +379,7 @@ class DemoClip:
 def demo_specs(
     n_clips: int = 32, seed: int = 0, height: int = FRAME_HEIGHT, fps: int | None = None
 ) -> list[DemoClip]:
-    """The plan of the demo dataset: ``n_clips`` (24–80) clip recipes, fixed by ``seed``,
+    """The plan of the demo dataset: ``n_clips`` (24–400) clip recipes, fixed by ``seed``,
     rendered ``height`` pixels high, at ``fps`` (else 8, 10 or 12 fps, drawn per clip)."""
     if not MIN_CLIPS <= n_clips <= MAX_CLIPS:
         raise ValueError(f"n_clips must be between {MIN_CLIPS} and {MAX_CLIPS}, got {n_clips}")
@@ -407,7 +451,12 @@ def render_clip(spec: DemoClip) -> np.ndarray:
     for index, interval in enumerate(sorted(spec.intervals, key=_pipeline_position)):
         rng = np.random.default_rng([spec.seed, index])
         frames = _apply(
-            frames, interval.defect, interval.severity, rng, interval.start, interval.end
+            frames,
+            interval.defect,
+            interval.severity,
+            rng,
+            (interval.start, interval.end),
+            spec.fps,
         )
     return _to_uint8(frames)
 
@@ -418,10 +467,12 @@ def apply_defect(
     severity: float,
     seed: int = 0,
     interval: tuple[int, int] | None = None,
+    fps: float = 8.0,
 ) -> np.ndarray:
-    """``frames`` (``uint8`` ``[T, H, W, 3]``) with one frame defect at ``severity`` in (0, 1]
-    over the frames ``interval`` ``[start, end)`` (default: the whole clip; ``frozen``: its
-    own length at a place drawn from ``seed``).
+    """``frames`` (``uint8`` ``[T, H, W, 3]``, at ``fps``) with one frame defect at
+    ``severity`` in (0, 1] over the frames ``interval`` ``[start, end)`` (default: the whole
+    clip; ``frozen``: its own length at a place drawn from ``seed``). ``fps`` times the
+    flicker in seconds.
 
     ``name`` is any defect but ``mismatch``, which changes the prompt, not the frames.
     """
@@ -435,14 +486,20 @@ def apply_defect(
     start, end = interval
     if not 0 <= start < end <= len(frames):
         raise ValueError(f"interval {interval} is not inside the clip's {len(frames)} frames")
-    return _to_uint8(_apply(frames.astype(np.float32) / 255, name, severity, rng, start, end))
+    return _to_uint8(_apply(frames.astype(np.float32) / 255, name, severity, rng, interval, fps))
 
 
 def _apply(
-    frames: np.ndarray, name: str, severity: float, rng: np.random.Generator, start: int, end: int
+    frames: np.ndarray,
+    name: str,
+    severity: float,
+    rng: np.random.Generator,
+    interval: tuple[int, int],
+    fps: float,
 ) -> np.ndarray:
+    start, end = interval
     out = frames.copy()
-    out[start:end] = _FRAME_DEFECTS[name](frames[start:end], severity, rng)
+    out[start:end] = _FRAME_DEFECTS[name](frames[start:end], severity, rng, fps)
     return out
 
 
@@ -555,17 +612,24 @@ def _bilinear(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     return (left + (right - left) * fx).reshape(len(ys), len(xs), channels)
 
 
-# --- defects: float32 frames [T, H, W, 3] in [0, 1] -> same ----------------------------------
+# --- defects: float32 frames [T, H, W, 3] in [0, 1] at fps -> same ---------------------------
 
 
-def _frozen(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
+def _frozen(
+    frames: np.ndarray, severity: float, rng: np.random.Generator, fps: float
+) -> np.ndarray:
     return np.broadcast_to(frames[:1], frames.shape)
 
 
-def _flicker(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
-    n_frames = len(frames)
-    signs = np.where(np.arange(n_frames) % 2 == 0, 1.0, -1.0)
-    gains = 1 + 0.4 * severity * signs * rng.uniform(0.5, 1.0, n_frames)
+def _flicker(
+    frames: np.ndarray, severity: float, rng: np.random.Generator, fps: float
+) -> np.ndarray:
+    # Timed in seconds, not frames: a flicker timed by frame parity would vanish when a
+    # 16-fps clip is analysed at 8 fps (every other frame, all of one sign).
+    half_periods = np.floor(np.arange(len(frames)) / fps * 2 * FLICKER_HZ + 1e-9).astype(int)
+    amplitudes = rng.uniform(0.5, 1.0, half_periods[-1] + 1)
+    signs = np.where(half_periods % 2 == 0, 1.0, -1.0)
+    gains = 1 + 0.4 * severity * signs * amplitudes[half_periods]
     return frames * gains.astype(np.float32)[:, None, None, None]
 
 
@@ -574,16 +638,26 @@ def _pixel_scale(frames: np.ndarray) -> float:
     return frames.shape[1] / FRAME_HEIGHT
 
 
-def _blur(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
+def block_size(height: int) -> int:
+    """The side in pixels of the ``blocks`` defect's blocks in frames ``height`` high: 8 at
+    the default height, scaled with it (12 at 288)."""
+    return max(1, round(8 * height / FRAME_HEIGHT))
+
+
+def _blur(frames: np.ndarray, severity: float, rng: np.random.Generator, fps: float) -> np.ndarray:
     sigma = 3.0 * severity * _pixel_scale(frames)
     return gaussian_filter(frames, sigma=(0, sigma, sigma, 0), mode="nearest")
 
 
-def _noise(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
-    return frames + np.float32(0.1 * severity) * rng.standard_normal(frames.shape, np.float32)
+def _noise(frames: np.ndarray, severity: float, rng: np.random.Generator, fps: float) -> np.ndarray:
+    # A grain whose size follows the height, not per-pixel noise: downscaling would average
+    # per-pixel noise away, so the same clip at a higher resolution would look cleaner.
+    sigma = GRAIN_SIGMA * _pixel_scale(frames)
+    grain = gaussian_filter(rng.standard_normal(frames.shape, np.float32), (0, sigma, sigma, 0))
+    return frames + grain * np.float32(0.1 * severity / grain.std())
 
 
-def _shake(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
+def _shake(frames: np.ndarray, severity: float, rng: np.random.Generator, fps: float) -> np.ndarray:
     height, width = frames.shape[1:3]
     amplitude = 8.0 * severity * _pixel_scale(frames)
     # Sample a window inset by the amplitude so that shifted frames never show an edge.
@@ -598,27 +672,36 @@ def _shake(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.
     return out
 
 
-def _dark(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
+def _dark(frames: np.ndarray, severity: float, rng: np.random.Generator, fps: float) -> np.ndarray:
     return frames * (1 - 0.7 * severity)
 
 
-def _overexposed(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
+def _overexposed(
+    frames: np.ndarray, severity: float, rng: np.random.Generator, fps: float
+) -> np.ndarray:
     return np.minimum(frames * (1 + 1.5 * severity) + 0.1 * severity, 1.0)
 
 
-def _blocks(frames: np.ndarray, severity: float, rng: np.random.Generator) -> np.ndarray:
+def _blocks(
+    frames: np.ndarray, severity: float, rng: np.random.Generator, fps: float
+) -> np.ndarray:
     n_frames, height, width, channels = frames.shape
-    if height % 8 or width % 8:
-        raise ValueError(f"blocks needs frame sides that are multiples of 8, got {width}×{height}")
-    blocks = frames.reshape(n_frames, height // 8, 8, width // 8, 8, channels)
+    size = block_size(height)
+    if height % size or width % size:
+        raise ValueError(
+            f"blocks needs frame sides that are multiples of {size}, got {width}×{height}"
+        )
+    blocks = frames.reshape(n_frames, height // size, size, width // size, size, channels)
     coefficients = dctn(blocks, axes=(2, 4), norm="ortho")
-    u = np.arange(8)
-    steps = 0.3 * severity * (1 + u[:, None, None] + u[None, None, :])  # [8, 1, 8]
+    u = np.arange(size)
+    # Orthonormal DCT coefficients of the same picture grow with the block side, so the
+    # steps do too: a larger block then quantises the same content the same way.
+    steps = 0.3 * severity * (1 + u[:, None, None] + u[None, None, :]) * size / 8
     quantised = np.round(coefficients / steps[:, :, :, None]) * steps[:, :, :, None]
     return idctn(quantised, axes=(2, 4), norm="ortho").astype(np.float32).reshape(frames.shape)
 
 
-_FRAME_DEFECTS: dict[str, Callable[[np.ndarray, float, np.random.Generator], np.ndarray]] = {
+_FRAME_DEFECTS: dict[str, Callable[[np.ndarray, float, np.random.Generator, float], np.ndarray]] = {
     "frozen": _frozen,
     "flicker": _flicker,
     "blur": _blur,
@@ -773,13 +856,17 @@ def _manifest_csv(specs: Sequence[DemoClip]) -> str:
 _DEFECT_EFFECTS: dict[str, str] = {
     "frozen": "its interval of max(2, round(s × T / 2)) frames repeats its first frame "
     "(the video stalls, then jumps ahead)",
-    "flicker": "brightness gain 1 ± 0.4·s·u per frame, alternating sign, u ~ U(0.5, 1)",
-    "blur": "Gaussian blur with sigma 3·s pixels",
-    "noise": "Gaussian pixel noise with std 0.1·s of full scale, new in every frame",
-    "shake": "random per-frame translation of up to 8·s pixels",
+    "flicker": "brightness gain 1 ± 0.4·s·u, the sign alternating every 1/8 s (4 Hz at any "
+    "frame rate), u ~ U(0.5, 1) per 1/8 s",
+    "blur": "Gaussian blur with sigma 3·s pixels (at height 192, scaled with the height)",
+    "noise": "grain, new in every frame: white noise smoothed by a Gaussian of sigma 1 pixel "
+    "(at height 192, scaled with the height), std 0.1·s of full scale",
+    "shake": "random per-frame translation of up to 8·s pixels (at height 192, scaled with "
+    "the height)",
     "dark": "brightness gain 1 − 0.7·s",
     "overexposed": "brightness gain 1 + 1.5·s plus offset 0.1·s, clipped (blown highlights)",
-    "blocks": "JPEG-like 8×8 DCT quantisation, step 0.3·s·(1 + u + v) for coefficient (u, v)",
+    "blocks": "JPEG-like DCT quantisation in n×n blocks (n = 8 at height 192, scaled with the "
+    "height), step 0.3·s·(1 + u + v)·n/8 for coefficient (u, v)",
     "mismatch": "the video is clean but the prompt is wrong: 0.3 = wrong camera move, "
     "0.6 = wrong subject, 1.0 = wrong subject and wrong camera move",
 }

@@ -26,7 +26,7 @@ from qualitylab.features.extract import VideoResult
 from qualitylab.features.extraction_run import extract_features
 from qualitylab.features.protocols import protocol_and_sampling
 from qualitylab.intervals.core import Postprocess
-from qualitylab.intervals.data import demo_clips, run_clips
+from qualitylab.intervals.data import INTERVALS_CLIPS, demo_clips, run_clips
 from qualitylab.intervals.detect import (
     ANY,
     Detector,
@@ -52,7 +52,7 @@ class IntervalsExperiment(BaseModel):
 
     train_seeds: tuple[int, ...] = (10, 11)
     test_seed: int = 20
-    clips: int = Field(MAX_CLIPS, ge=MIN_CLIPS, le=MAX_CLIPS)
+    clips: int = Field(INTERVALS_CLIPS, ge=MIN_CLIPS, le=MAX_CLIPS)
     model: SequenceConfig = SequenceConfig()
     post: Postprocess = Postprocess()
 
@@ -145,7 +145,7 @@ def train_detectors(
 def evaluate_detector(
     detector_dir: str | Path,
     seed: int,
-    clips: int = MAX_CLIPS,
+    clips: int = INTERVALS_CLIPS,
     work_dir: str | Path | None = None,
     *,
     workers: int | None = None,
