@@ -35,6 +35,7 @@ from qualitylab.features.learned.runtime import learned_with_weights
 from qualitylab.features.protocols import ProtocolName, protocol_and_sampling
 from qualitylab.features.registry import with_learned_settings
 from qualitylab.learn.bundle import PredictorBundle, load_model
+from qualitylab.learn.metrics import bootstrap_ci
 from qualitylab.learn.train import Task, TrainConfig, TrainProtocol, nest_protocol
 from qualitylab.learn.workflow import train_predictor
 from qualitylab.report.aspects import build_aspects_report, write_aspect_explanations
@@ -99,7 +100,7 @@ class LoopExperiment(BaseModel):
     batch_size: int | None = Field(None, ge=1)
     space: str = "all"
     training: TrainProtocol = TrainProtocol()
-    score: DemoData | str | None = DemoData(demo_clips=MIN_CLIPS, seed=1, height=288, fps=16)
+    score: DemoData | str | None = DemoData(demo_clips=80, seed=1, height=288, fps=16)
     workers: int = Field(0, ge=0)
 
     @model_validator(mode="before")
@@ -129,7 +130,7 @@ class LoopResult:
     features: list[str]
     extraction: ExtractionSummary
     scoring: ScoreResult | None
-    scored_spearman: float | None = None
+    scored_spearman: ScoredCorrelation | None = None
     aspects: dict[str, dict] | None = None
 
 
@@ -273,15 +274,25 @@ def _manifest(source: DemoData | str, demo_dir: Path, base_dir: str | Path, targ
     return load_manifest(path, ColumnMapping(targets=targets))
 
 
+@dataclass(frozen=True)
+class ScoredCorrelation:
+    """Spearman's correlation of a scored run's predictions with its own target, over its
+    ``n`` scored videos, with the 95 % percentile bootstrap interval (videos resampled)."""
+
+    spearman: float
+    ci: tuple[float, float]
+    n: int
+
+
 def scored_correlation(
     scores: pd.DataFrame,
     table: pd.DataFrame,
     target: str,
     predictor: PredictorBundle | None = None,
-) -> float | None:
-    """Spearman's correlation of a scored run's predicted scores with its own ``target``
-    column, matched by id (of a bundle: its aspect trained on ``target``); None when the
-    scored manifest has no such column."""
+) -> ScoredCorrelation | None:
+    """The correlation of a scored run's predicted scores with its own ``target`` column,
+    matched by id (of a bundle: its aspect trained on ``target``); None when the scored
+    manifest has no such column."""
     if target not in table.columns:
         return None
     column = "predicted_score"
@@ -290,7 +301,13 @@ def scored_correlation(
         column = f"predicted_{aspect}"
     truth = pd.to_numeric(table.set_index("id")[target], errors="coerce")
     predicted = scores.dropna(subset=[column]).set_index("id")[column]
-    return float(spearmanr(predicted, truth.loc[predicted.index]).statistic)
+    truth = truth.loc[predicted.index]
+    # A few dozen scored clips leave a wide interval: it says how far the figure can be
+    # trusted as a measure of transfer.
+    low, high = bootstrap_ci("regression", truth.to_numpy(), predicted.to_numpy())["spearman"]
+    return ScoredCorrelation(
+        float(spearmanr(predicted, truth).statistic), (low, high), len(predicted)
+    )
 
 
 def summary_line(result: LoopResult, target: str | list[str]) -> str:
@@ -306,6 +323,8 @@ def summary_line(result: LoopResult, target: str | list[str]) -> str:
     line = "\n".join(lines)
     target = target if isinstance(target, str) else target[0]
     if result.scored_spearman is not None:
+        scored = result.scored_spearman
         line += f"\nSpearman of the scored run's predictions with its {target}: "
-        line += f"{result.scored_spearman:.3f}"
+        line += f"{scored.spearman:.3f} [{scored.ci[0]:.3f}, {scored.ci[1]:.3f}] "
+        line += f"(95 % bootstrap interval, {scored.n} videos)"
     return line

@@ -162,5 +162,8 @@ def test_demo_command_end_to_end(tmp_path: Path) -> None:
 def test_scored_correlation_matches_scores_to_the_target_by_id() -> None:
     scores = pd.DataFrame({"id": ["b", "a", "d", "c"], "predicted_score": [3.0, 1.0, 4.0, None]})
     table = pd.DataFrame({"id": ["a", "b", "c", "d"], "synthetic_score": [2.0, 5.0, 1.0, 9.0]})
-    assert scored_correlation(scores, table, "synthetic_score") == pytest.approx(1.0)
+    correlation = scored_correlation(scores, table, "synthetic_score")
+    assert correlation.spearman == pytest.approx(1.0)
+    assert correlation.n == 3  # the unscored video is left out
+    assert correlation.ci[0] <= correlation.spearman <= correlation.ci[1]
     assert scored_correlation(scores, table, "human_score") is None
