@@ -40,23 +40,9 @@ def report(small_loop, tmp_path_factory) -> Path:
         target="synthetic_score", scorers=(str(small_loop.model_dir),), n_resamples=100
     )
     write_evaluation(evaluate(small_loop.out_dir / "features", config), evaluation)
-    result = CliRunner().invoke(
-        app,
-        [
-            "report",
-            "--model",
-            str(small_loop.model_dir),
-            "--scores",
-            str(small_loop.scores),
-            "--grid",
-            str(grid),
-            "--evaluation",
-            str(evaluation),
-            "--out",
-            str(out),
-        ],
+    _report_with_scores(
+        small_loop, small_loop.scores, out, "--grid", str(grid), "--evaluation", str(evaluation)
     )
-    assert result.exit_code == 0, result.output
     return out
 
 
@@ -138,8 +124,9 @@ def test_report_renders_in_chromium(report: Path, tmp_path: Path) -> None:
         assert image.height > 3000  # the whole page, not just the first screen
 
 
-def _report_with_scores(small_loop, scores: Path, out: Path) -> str:
-    """The page `qualitylab report` writes for the small loop's model and ``scores``."""
+def _report_with_scores(small_loop, scores: Path, out: Path, *options: str) -> str:
+    """The page `qualitylab report` writes for the small loop's model and ``scores``, with
+    any further ``options``."""
     result = CliRunner().invoke(
         app,
         [
@@ -148,6 +135,7 @@ def _report_with_scores(small_loop, scores: Path, out: Path) -> str:
             str(small_loop.model_dir),
             "--scores",
             str(scores),
+            *options,
             "--out",
             str(out),
         ],
